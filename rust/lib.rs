@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The pure logic of the pagemap_scan module, built for the host.
+//!
+//! These are the module's own source files (`mod` of the same paths), not
+//! copies: what `cargo test` checks is what the kernel runs.
+
+pub mod args;
+pub mod ibt;
+pub mod uapi;

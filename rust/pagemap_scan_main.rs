@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! pagemap_scan: the `PAGEMAP_SCAN` ioctl of `/proc/PID/pagemap`, in Rust, on
+//! the misc device `/dev/pagemap_scan`.
+//!
+//! An fd is bound at `open` to the opener's mm (as `/proc/self/pagemap` is)
+//! and takes the upstream ioctl number and `struct pm_scan_arg`.
+
+use core::ptr::NonNull;
+use kernel::ffi::{c_long, c_uint, c_ulong, c_void};
+use kernel::prelude::*;
+use kernel::types::ARef;
+
+// The pure modules, shared with the host build (`lib.rs`), are public as there.
+pub mod args;
+pub mod ibt;
+pub mod uapi;
+
+mod ksym;
+mod mm;
+mod scan;
+mod sys;
+
+use mm::Mm;
+
+module! {
+    type: PagemapScan,
+    name: "pagemap_scan",
+    author: "pagemap_scan developers",
+    description: "PAGEMAP_SCAN on /dev/pagemap_scan, in Rust",
+    license: "GPL",
+}
+
+/// The loaded module: `/dev/pagemap_scan` is registered while it lives.
+struct PagemapScan;
+
+impl kernel::Module for PagemapScan {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        ksym::resolve()?;
+        // SAFETY: called once, before any fd can exist; undone in `drop`.
+        kernel::error::to_result(unsafe { sys::pms_misc_register() })?;
+        Ok(PagemapScan)
+    }
+}
+
+impl Drop for PagemapScan {
+    fn drop(&mut self) {
+        // SAFETY: registered in `init`; the module is only unloaded with no fd open.
+        unsafe { sys::pms_misc_deregister() };
+    }
+}
+
+/// `open`: binds the new fd to the opener's mm. Returns the fd's state or an `ERR_PTR`.
+#[no_mangle]
+extern "C" fn pms_open() -> *mut c_void {
+    match Mm::current() {
+        Some(mm) => ARef::into_raw(mm).as_ptr().cast(),
+        None => ESRCH.to_ptr(),
+    }
+}
+
+/// `release`: drops the fd's mm reference.
+///
+/// # Safety
+///
+/// `state` was returned by [`pms_open`] and is not used again.
+#[no_mangle]
+unsafe extern "C" fn pms_release(state: *mut c_void) {
+    // SAFETY: `state` is the non-null `ARef<Mm>` made by `pms_open` (caller contract).
+    drop(unsafe { ARef::from_raw(NonNull::new_unchecked(state.cast::<Mm>())) });
+}
+
+/// `unlocked_ioctl` and `compat_ioctl`.
+///
+/// # Safety
+///
+/// `state` was returned by [`pms_open`] and not yet released.
+#[no_mangle]
+unsafe extern "C" fn pms_ioctl(state: *mut c_void, cmd: c_uint, arg: c_ulong) -> c_long {
+    // SAFETY: the fd holds a reference on this mm until release (caller contract).
+    let mm = unsafe { &*state.cast::<Mm>() };
+    let ret = match cmd {
+        uapi::PAGEMAP_SCAN => scan::pagemap_scan(mm, arg),
+        _ => Err(ENOTTY),
+    };
+    match ret {
+        Ok(n) => n as c_long,
+        Err(e) => e.to_errno() as c_long,
+    }
+}
+
+/// The Rust ABI types are the kernel's C ones, field for field.
+mod abi_check {
+    // The ABI is all `__u64`; the module converts `unsigned long` to it freely.
+    const _: () = assert!(core::mem::size_of::<kernel::ffi::c_ulong>() == 8);
+
+    use crate::uapi::{PageRegion, PmScanArg};
+    use core::mem::{offset_of, size_of};
+    use kernel::bindings::{page_region, pm_scan_arg};
+
+    macro_rules! same_layout {
+        ($ours:ty, $theirs:ty, $($field:ident),*) => {
+            const _: () = assert!(size_of::<$ours>() == size_of::<$theirs>());
+            $(const _: () = assert!(offset_of!($ours, $field) == offset_of!($theirs, $field));)*
+        };
+    }
+
+    same_layout!(PmScanArg, pm_scan_arg, size, flags, start, end, walk_end, vec, vec_len,
+        max_pages, category_inverted, category_mask, category_anyof_mask, return_mask);
+    same_layout!(PageRegion, page_region, start, end, categories);
+
+    const _: () = assert!(crate::args::PAGE_SIZE == kernel::page::PAGE_SIZE as u64);
+    const _: () = assert!(crate::uapi::PAGE_IS_SOFT_DIRTY == kernel::bindings::PAGE_IS_SOFT_DIRTY as u64);
+    const _: () = assert!(crate::uapi::PM_SCAN_CHECK_WPASYNC == kernel::bindings::PM_SCAN_CHECK_WPASYNC as u64);
+}

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `PAGEMAP_SCAN` ABI, bit for bit the one of `include/uapi/linux/fs.h`.
+//!
+//! Pure: no kernel dependency, so the host unit tests and the selftests use the
+//! same definitions as the module. The module checks these layouts against the
+//! kernel's own bindgen output at compile time (see `abi_check` in the crate root).
+
+/// The argument of the `PAGEMAP_SCAN` ioctl (`struct pm_scan_arg`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PmScanArg {
+    /// `size_of::<PmScanArg>()`; any other value is `-EINVAL`.
+    pub size: u64,
+    /// `PM_SCAN_*` flags.
+    pub flags: u64,
+    /// First address of the scan, page aligned.
+    pub start: u64,
+    /// End of the scan (exclusive), rounded up to a page.
+    pub end: u64,
+    /// Written back: where the walk stopped.
+    pub walk_end: u64,
+    /// User address of a `PageRegion` array.
+    pub vec: u64,
+    /// Length of `vec` in regions.
+    pub vec_len: u64,
+    /// Most pages to report; 0 means no limit.
+    pub max_pages: u64,
+    /// Categories whose sense is inverted before matching.
+    pub category_inverted: u64,
+    /// Categories that must all be set.
+    pub category_mask: u64,
+    /// Categories of which at least one must be set (0: no condition).
+    pub category_anyof_mask: u64,
+    /// Categories reported in `PageRegion::categories`.
+    pub return_mask: u64,
+}
+
+/// One output region (`struct page_region`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PageRegion {
+    /// First address of the region.
+    pub start: u64,
+    /// End of the region (exclusive).
+    pub end: u64,
+    /// The region's categories, masked by `return_mask`.
+    pub categories: u64,
+}
+
+/// The page is in a VMA with userfaultfd wp-async and markers.
+pub const PAGE_IS_WPALLOWED: u64 = 1 << 0;
+/// The page is not write-protected by userfaultfd.
+pub const PAGE_IS_WRITTEN: u64 = 1 << 1;
+/// The page is file or shmem backed.
+pub const PAGE_IS_FILE: u64 = 1 << 2;
+/// The page is present.
+pub const PAGE_IS_PRESENT: u64 = 1 << 3;
+/// The page is swapped out (or a swap-like entry).
+pub const PAGE_IS_SWAPPED: u64 = 1 << 4;
+/// The page maps the zero pfn.
+pub const PAGE_IS_PFNZERO: u64 = 1 << 5;
+/// The page is part of a THP or hugetlb mapping.
+pub const PAGE_IS_HUGE: u64 = 1 << 6;
+/// The page is soft-dirty.
+pub const PAGE_IS_SOFT_DIRTY: u64 = 1 << 7;
+/// Every category bit.
+pub const PM_SCAN_CATEGORIES: u64 = PAGE_IS_WPALLOWED
+    | PAGE_IS_WRITTEN
+    | PAGE_IS_FILE
+    | PAGE_IS_PRESENT
+    | PAGE_IS_SWAPPED
+    | PAGE_IS_PFNZERO
+    | PAGE_IS_HUGE
+    | PAGE_IS_SOFT_DIRTY;
+
+/// Write-protect the pages that are reported.
+pub const PM_SCAN_WP_MATCHING: u64 = 1 << 0;
+/// Fail with `-EPERM` on a VMA without userfaultfd wp-async.
+pub const PM_SCAN_CHECK_WPASYNC: u64 = 1 << 1;
+/// Every flag bit.
+pub const PM_SCAN_FLAGS: u64 = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC;
+
+/// `_IOWR('f', 16, struct pm_scan_arg)`: the upstream ioctl number.
+pub const PAGEMAP_SCAN: u32 = iowr(b'f' as u32, 16, core::mem::size_of::<PmScanArg>());
+
+/// `_IOWR` of `asm-generic/ioctl.h`: direction read|write, size, type, number.
+const fn iowr(ty: u32, nr: u32, size: usize) -> u32 {
+    (3 << 30) | ((size as u32) << 16) | (ty << 8) | nr
+}
+
+const _: () = assert!(core::mem::size_of::<PmScanArg>() == 96);
+const _: () = assert!(core::mem::size_of::<PageRegion>() == 24);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ioctl_number_is_upstreams() {
+        // The value userspace sees for PAGEMAP_SCAN on x86_64.
+        assert_eq!(PAGEMAP_SCAN, 0xc060_6610);
+    }
+
+    #[test]
+    fn categories_are_the_low_eight_bits() {
+        assert_eq!(PM_SCAN_CATEGORIES, 0xff);
+    }
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Runs inside the test VM (started by vm-run.sh) from the repo directory.
+#   guest.sh test RESULTS   insmod, kselftest, rmmod, 20 load/unload cycles, dmesg
+#   guest.sh demo RESULTS   insmod, one real call through the device and /proc
+# Writes its findings to files in RESULTS; vm-run.sh judges them.
+set -u
+mode=$1 res=$2
+note() { echo "$*" >>"$res/guest.log"; }
+finish() { dmesg >"$res/dmesg.txt"; echo "$1" >"$res/finished"; exit 0; }
+
+echo 64 >/proc/sys/vm/nr_hugepages
+note "hugetlb pages reserved: $(cat /proc/sys/vm/nr_hugepages)"
+note "kernel: $(uname -r)"
+
+if ! insmod ./pagemap_scan.ko 2>>"$res/guest.log"; then
+	note "insmod failed"
+	finish insmod-failed
+fi
+[ -c /dev/pagemap_scan ] || { note "/dev/pagemap_scan missing after insmod"; finish no-device; }
+
+case $mode in
+test)
+	target/release/pagemap_scan_test >"$res/tap.txt" 2>&1
+	echo $? >"$res/selftest.rc"
+	rmmod pagemap_scan || { note "rmmod failed"; finish rmmod-failed; }
+	cycles=0
+	for _ in $(seq 20); do
+		insmod ./pagemap_scan.ko && rmmod pagemap_scan || break
+		cycles=$((cycles + 1))
+	done
+	echo "$cycles" >"$res/cycles"
+	;;
+demo)
+	target/release/pagemap_scan_demo 2>&1 | tee "$res/demo.txt"
+	rmmod pagemap_scan
+	;;
+esac
+finish ok

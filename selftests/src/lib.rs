@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Shared pieces of the pagemap_scan selftests: the two scanners, memory, TAP.
+
+pub mod mem;
+pub mod scanner;
+pub mod tap;
+
+pub use pagemap_scan_core::uapi;

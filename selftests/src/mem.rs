@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Mappings owned by a test, unmapped on drop.
+
+use nix::errno::Errno;
+
+/// The page size of the test machine.
+pub const PAGE: usize = 4096;
+
+/// An `mmap`ed range.
+///
+/// # Invariants
+///
+/// `[addr, addr + len)` is a mapping this value created and unmaps on drop.
+pub struct Mapping {
+    addr: *mut u8,
+    len: usize,
+}
+
+impl Mapping {
+    /// `mmap(NULL, len, prot, flags, fd, 0)`.
+    pub fn new(len: usize, prot: i32, flags: i32, fd: i32) -> Result<Mapping, String> {
+        // SAFETY: a new mapping at an address of the kernel's choosing aliases nothing.
+        let addr = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, fd, 0) };
+        if addr == libc::MAP_FAILED {
+            return Err(format!("mmap of {len} bytes: {}", Errno::last()));
+        }
+        // INVARIANT: the mapping was just created.
+        Ok(Mapping { addr: addr.cast(), len })
+    }
+
+    /// Private anonymous read-write memory of `pages` pages, untouched.
+    pub fn anon(pages: usize) -> Result<Mapping, String> {
+        Mapping::new(
+            pages * PAGE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+        )
+    }
+
+    /// First address.
+    pub fn start(&self) -> u64 {
+        self.addr as u64
+    }
+
+    /// End address (exclusive).
+    pub fn end(&self) -> u64 {
+        self.start() + self.len as u64
+    }
+
+    /// Address of page `i`.
+    pub fn page(&self, i: usize) -> u64 {
+        self.start() + (i * PAGE) as u64
+    }
+
+    /// Writes one byte to page `i`, populating it.
+    pub fn touch(&self, i: usize) {
+        assert!(i * PAGE < self.len);
+        // SAFETY: inside the mapping, which is writable by construction of the callers.
+        unsafe { self.addr.add(i * PAGE).write_volatile(1) };
+    }
+
+    /// `mprotect` of the whole mapping.
+    pub fn protect(&self, prot: i32) -> Result<(), String> {
+        // SAFETY: changes protection of our own mapping only.
+        Errno::result(unsafe { libc::mprotect(self.addr.cast(), self.len, prot) })
+            .map(drop)
+            .map_err(|e| format!("mprotect: {e}"))
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is ours (type invariant) and no reference into it outlives `self`.
+        unsafe { libc::munmap(self.addr.cast(), self.len) };
+    }
+}

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The two PAGEMAP_SCAN implementations under comparison: the module's device
+//! and the kernel's C ioctl on `/proc/self/pagemap`.
+
+use crate::uapi::{PageRegion, PmScanArg, PAGEMAP_SCAN};
+use nix::errno::Errno;
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
+
+/// The module's device node.
+pub const DEVICE: &str = "/dev/pagemap_scan";
+
+/// An fd that takes PAGEMAP_SCAN.
+pub struct Scanner {
+    /// What it is, for messages.
+    pub name: &'static str,
+    file: File,
+}
+
+/// What one call returned: the ioctl's result or errno, and `walk_end` after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// Number of regions, or the errno.
+    pub ret: Result<i64, Errno>,
+    /// `walk_end` as written back (or left) in the argument.
+    pub walk_end: u64,
+}
+
+impl Scanner {
+    /// Opens the module's device.
+    pub fn device() -> std::io::Result<Scanner> {
+        Ok(Scanner { name: "device", file: OpenOptions::new().read(true).open(DEVICE)? })
+    }
+
+    /// Opens the kernel's `/proc/self/pagemap`.
+    pub fn proc() -> std::io::Result<Scanner> {
+        Ok(Scanner { name: "proc", file: File::open("/proc/self/pagemap")? })
+    }
+
+    /// Both, the device first.
+    pub fn pair() -> Result<(Scanner, Scanner), String> {
+        let dev = Scanner::device().map_err(|e| format!("open {DEVICE}: {e}"))?;
+        let proc = Scanner::proc().map_err(|e| format!("open /proc/self/pagemap: {e}"))?;
+        Ok((dev, proc))
+    }
+
+    /// Issues `cmd` with a raw argument.
+    pub fn raw_ioctl(&self, cmd: u64, arg: u64) -> Result<i64, Errno> {
+        // SAFETY: the kernel validates `arg`; a bad pointer gives EFAULT, not UB here.
+        let ret = unsafe { libc::ioctl(self.file.as_raw_fd(), cmd, arg) };
+        Errno::result(ret).map(i64::from)
+    }
+
+    /// PAGEMAP_SCAN with the argument at `arg` (may point anywhere: errors are the point).
+    ///
+    /// # Safety
+    ///
+    /// If `arg` points to memory of this process, that memory must be writable
+    /// by the kernel or the call's outcome is only an error, as with any ioctl.
+    pub unsafe fn scan_at(&self, arg: *mut PmScanArg) -> Result<i64, Errno> {
+        self.raw_ioctl(u64::from(PAGEMAP_SCAN), arg as u64)
+    }
+
+    /// PAGEMAP_SCAN on `arg`, returning the reply.
+    pub fn scan(&self, arg: &mut PmScanArg) -> Reply {
+        // SAFETY: `arg` is a valid, writable `PmScanArg`.
+        let ret = unsafe { self.scan_at(arg) };
+        Reply { ret, walk_end: arg.walk_end }
+    }
+
+    /// PAGEMAP_SCAN of `[start, end)` into a fresh vector of `vec_len` regions.
+    pub fn regions(&self, mut arg: PmScanArg, vec_len: usize) -> (Reply, Vec<PageRegion>) {
+        let mut vec = vec![PageRegion::default(); vec_len];
+        arg.vec = vec.as_mut_ptr() as u64;
+        arg.vec_len = vec_len as u64;
+        let reply = self.scan(&mut arg);
+        vec.truncate(reply.ret.unwrap_or(0).max(0) as usize);
+        (reply, vec)
+    }
+}
+
+/// A `PmScanArg` for `[start, end)` with the right size and the given masks.
+pub fn arg(start: u64, end: u64, category_mask: u64, return_mask: u64) -> PmScanArg {
+    PmScanArg {
+        size: std::mem::size_of::<PmScanArg>() as u64,
+        start,
+        end,
+        category_mask,
+        return_mask,
+        ..Default::default()
+    }
+}
