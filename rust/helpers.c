@@ -5,17 +5,28 @@
  * - The misc device: 6.12's kernel crate has no miscdevice or file
  *   abstraction, so the file_operations here are trampolines into Rust.
  * - Wrappers of static inline functions and macros (mm reference counts,
- *   untagged_addr, access_ok, CPU features, kprobes).
+ *   locks, untagged_addr, access_ok, CPU features, kprobes).
+ * - The page-walk ops table, whose callbacks are Rust functions (walk.rs),
+ *   and decoders of architecture-specific page-table entries into the
+ *   PMS_F_* facts that category.rs turns into PAGE_IS_* categories.
+ * - The non-exported kernel functions, called through pointers that ksym.rs
+ *   fills in at load.
  *
  * No policy lives here; the Rust side (sys.rs) declares every function.
  */
+#include <linux/mm.h>
 #include <linux/fs.h>
+#include <linux/huge_mm.h>
+#include <linux/hugetlb.h>
 #include <linux/kprobes.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/pagewalk.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/swapops.h>
 #include <linux/uaccess.h>
+#include <linux/userfaultfd_k.h>
 /* Included after <linux/fs.h>: building this file proves the header's guard works. */
 #include <uapi/linux/pagemap_scan.h>
 
@@ -134,22 +145,263 @@ unsigned long pms_kprobe_address(const char *name)
 }
 
 /*
- * Non-exported kernel functions, called only through these pointers. ksym.rs
- * fills them in at load, after checking each may be called, before the device
- * exists; a missing one refuses the load.
+ * Non-exported kernel functions (and one variable), used only through these
+ * pointers. ksym.rs fills them in at load, after checking each function may
+ * be called, before the device exists; a missing one refuses the load.
  */
 static struct {
 	int (*walk_page_range)(struct mm_struct *mm, unsigned long start, unsigned long end,
 			       const struct mm_walk_ops *ops, void *private);
+	pte_t *(*__pte_offset_map_lock)(struct mm_struct *mm, pmd_t *pmd, unsigned long addr,
+					spinlock_t **ptlp);
+	struct page *(*vm_normal_page)(struct vm_area_struct *vma, unsigned long addr, pte_t pte);
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+	spinlock_t *(*__pmd_trans_huge_lock)(pmd_t *pmd, struct vm_area_struct *vma);
+	struct page *(*vm_normal_page_pmd)(struct vm_area_struct *vma, unsigned long addr,
+					   pmd_t pmd);
+	unsigned long *huge_zero_pfn;
+#endif
+#ifdef CONFIG_USERFAULTFD
+	bool (*userfaultfd_wp_async)(struct vm_area_struct *vma);
+	bool (*userfaultfd_wp_unpopulated)(struct vm_area_struct *vma);
+#endif
 } pms_ksyms;
 
-#define PMS_KSYM(fn) { #fn, (void **)&pms_ksyms.fn }
+#define PMS_FUNC(sym) { #sym, (void **)&pms_ksyms.sym, true }
+#define PMS_DATA(sym) { #sym, (void **)&pms_ksyms.sym, false }
 static const struct pms_ksym_slot pms_ksym_table[] = {
-	PMS_KSYM(walk_page_range),
+	PMS_FUNC(walk_page_range),
+	PMS_FUNC(__pte_offset_map_lock),
+	PMS_FUNC(vm_normal_page),
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+	PMS_FUNC(__pmd_trans_huge_lock),
+	PMS_FUNC(vm_normal_page_pmd),
+	PMS_DATA(huge_zero_pfn),
+#endif
+#ifdef CONFIG_USERFAULTFD
+	PMS_FUNC(userfaultfd_wp_async),
+	PMS_FUNC(userfaultfd_wp_unpopulated),
+#endif
 };
 
 const struct pms_ksym_slot *pms_ksym_slots(size_t *len)
 {
 	*len = ARRAY_SIZE(pms_ksym_table);
 	return pms_ksym_table;
+}
+
+/* The walk. The callbacks are Rust functions of walk.rs. */
+static const struct mm_walk_ops pms_scan_ops = {
+	.test_walk = pms_walk_test_vma,
+	.pmd_entry = pms_walk_pmd,
+	.pte_hole = pms_walk_hole,
+#ifdef CONFIG_HUGETLB_PAGE
+	.hugetlb_entry = pms_walk_hugetlb,
+#endif
+};
+
+int pms_walk_page_range(struct mm_struct *mm, unsigned long start, unsigned long end,
+			void *private)
+{
+	return pms_ksyms.walk_page_range(mm, start, end, &pms_scan_ops, private);
+}
+
+void *pms_walk_private(struct mm_walk *walk)
+{
+	return walk->private;
+}
+
+struct vm_area_struct *pms_walk_vma(struct mm_walk *walk)
+{
+	return walk->vma;
+}
+
+void pms_walk_again(struct mm_walk *walk)
+{
+	walk->action = ACTION_AGAIN;
+}
+
+int pms_mmap_read_lock_killable(struct mm_struct *mm)
+{
+	return mmap_read_lock_killable(mm);
+}
+
+void pms_mmap_read_unlock(struct mm_struct *mm)
+{
+	mmap_read_unlock(mm);
+}
+
+bool pms_fatal_signal_pending(void)
+{
+	return fatal_signal_pending(current);
+}
+
+void pms_cond_resched(void)
+{
+	cond_resched();
+}
+
+void pms_spin_unlock(spinlock_t *ptl)
+{
+	spin_unlock(ptl);
+}
+
+unsigned int pms_vma_facts(struct vm_area_struct *vma)
+{
+	unsigned int facts = 0;
+
+	if (vma->vm_flags & VM_PFNMAP)
+		facts |= PMS_VMA_PFNMAP;
+	if (vma->vm_flags & VM_SOFTDIRTY)
+		facts |= PMS_VMA_SOFT_DIRTY;
+	if (is_vm_hugetlb_page(vma))
+		facts |= PMS_VMA_HUGETLB;
+#ifdef CONFIG_USERFAULTFD
+	if (userfaultfd_wp(vma)) {
+		facts |= PMS_VMA_UFFD_WP;
+		/* userfaultfd_wp_use_markers(), which is inline on non-exported functions. */
+		if (pms_ksyms.userfaultfd_wp_async(vma) &&
+		    (!vma_is_anonymous(vma) || pms_ksyms.userfaultfd_wp_unpopulated(vma)))
+			facts |= PMS_VMA_WP_ASYNC;
+	}
+#endif
+	return facts;
+}
+
+/* pte_offset_map_lock(); NULL when the page table went away (retry). */
+pte_t *pms_pte_map_lock(struct vm_area_struct *vma, pmd_t *pmd, unsigned long addr,
+			spinlock_t **ptl)
+{
+	return pms_ksyms.__pte_offset_map_lock(vma->vm_mm, pmd, addr, ptl);
+}
+
+void pms_pte_unmap_unlock(pte_t *pte, spinlock_t *ptl)
+{
+	pte_unmap_unlock(pte, ptl);
+}
+
+static bool pms_swap_entry_is_file(swp_entry_t swp)
+{
+	return is_pfn_swap_entry(swp) && !folio_test_anon(pfn_swap_entry_folio(swp));
+}
+
+static u8 pms_pte_facts_one(struct vm_area_struct *vma, unsigned long addr, pte_t pte,
+			    bool want_file)
+{
+	u8 facts = 0;
+
+	if (pte_present(pte)) {
+		facts |= PMS_F_PRESENT;
+		if (pte_uffd_wp(pte))
+			facts |= PMS_F_UFFD_WP;
+		if (pte_soft_dirty(pte))
+			facts |= PMS_F_SOFT_DIRTY;
+		if (is_zero_pfn(pte_pfn(pte)))
+			facts |= PMS_F_ZERO;
+		if (want_file) {
+			struct page *page = pms_ksyms.vm_normal_page(vma, addr, pte);
+
+			if (page && !PageAnon(page))
+				facts |= PMS_F_FILE;
+		}
+	} else if (is_swap_pte(pte)) {
+		facts |= PMS_F_SWAP;
+		if (pte_swp_uffd_wp_any(pte))
+			facts |= PMS_F_UFFD_WP;
+		if (pte_swp_soft_dirty(pte))
+			facts |= PMS_F_SOFT_DIRTY;
+		if (want_file && pms_swap_entry_is_file(pte_to_swp_entry(pte)))
+			facts |= PMS_F_FILE;
+	}
+	return facts;
+}
+
+/* Decodes @n ptes from @ptep (mapped and locked) for addresses from @addr. */
+void pms_pte_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep,
+		   unsigned int n, bool want_file, u8 *facts)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++, addr += PAGE_SIZE)
+		facts[i] = pms_pte_facts_one(vma, addr, ptep_get(ptep + i), want_file);
+}
+
+/* pmd_trans_huge_lock(): the pmd lock if @pmd maps a THP (or a swap entry), else NULL. */
+spinlock_t *pms_thp_lock(pmd_t *pmd, struct vm_area_struct *vma)
+{
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+	pmd_t val = pmdp_get_lockless(pmd);
+
+	if (is_swap_pmd(val) || pmd_trans_huge(val) || pmd_devmap(val))
+		return pms_ksyms.__pmd_trans_huge_lock(pmd, vma);
+#endif
+	return NULL;
+}
+
+/* Decodes a THP pmd, locked by pms_thp_lock(). */
+u8 pms_thp_facts(struct vm_area_struct *vma, unsigned long addr, pmd_t *pmdp, bool want_file)
+{
+	u8 facts = 0;
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+	pmd_t pmd = *pmdp;
+
+	if (pmd_none(pmd))
+		return 0;
+	if (pmd_present(pmd)) {
+		facts |= PMS_F_PRESENT;
+		if (pmd_uffd_wp(pmd))
+			facts |= PMS_F_UFFD_WP;
+		if (pmd_soft_dirty(pmd))
+			facts |= PMS_F_SOFT_DIRTY;
+		/* is_huge_zero_pmd(), inline on a non-exported variable */
+		if (READ_ONCE(*pms_ksyms.huge_zero_pfn) == pmd_pfn(pmd))
+			facts |= PMS_F_ZERO;
+		if (want_file) {
+			struct page *page = pms_ksyms.vm_normal_page_pmd(vma, addr, pmd);
+
+			if (page && !PageAnon(page))
+				facts |= PMS_F_FILE;
+		}
+	} else {
+		facts |= PMS_F_SWAP;
+		if (pmd_swp_uffd_wp(pmd))
+			facts |= PMS_F_UFFD_WP;
+		if (pmd_swp_soft_dirty(pmd))
+			facts |= PMS_F_SOFT_DIRTY;
+		if (want_file && pms_swap_entry_is_file(pmd_to_swp_entry(pmd)))
+			facts |= PMS_F_FILE;
+	}
+#endif
+	return facts;
+}
+
+/*
+ * Decodes a hugetlb entry. PMS_F_FILE is always decoded: C reports it for
+ * every present hugetlb page, and hugetlb pages cannot be swapped.
+ */
+u8 pms_hugetlb_facts(struct mm_walk *walk, unsigned long addr, pte_t *ptep)
+{
+	u8 facts = 0;
+#ifdef CONFIG_HUGETLB_PAGE
+	pte_t pte = huge_ptep_get(walk->mm, addr, ptep);
+
+	if (pte_present(pte)) {
+		facts |= PMS_F_PRESENT;
+		if (huge_pte_uffd_wp(pte))
+			facts |= PMS_F_UFFD_WP;
+		if (!PageAnon(pte_page(pte)))
+			facts |= PMS_F_FILE;
+		if (is_zero_pfn(pte_pfn(pte)))
+			facts |= PMS_F_ZERO;
+		if (pte_soft_dirty(pte))
+			facts |= PMS_F_SOFT_DIRTY;
+	} else if (is_swap_pte(pte)) {
+		facts |= PMS_F_SWAP;
+		if (pte_swp_uffd_wp_any(pte))
+			facts |= PMS_F_UFFD_WP;
+		if (pte_swp_soft_dirty(pte))
+			facts |= PMS_F_SOFT_DIRTY;
+	}
+#endif
+	return facts;
 }

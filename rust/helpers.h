@@ -6,14 +6,40 @@
 #ifndef PAGEMAP_SCAN_HELPERS_H
 #define PAGEMAP_SCAN_HELPERS_H
 
+#include <linux/mm_types.h>
+#include <linux/spinlock_types.h>
 #include <linux/types.h>
 
 struct mm_struct;
+struct mm_walk;
+struct vm_area_struct;
 
 /* Defined in Rust (pagemap_scan_main.rs). */
 void *pms_open(void);
 void pms_release(void *state);
 long pms_ioctl(void *state, unsigned int cmd, unsigned long arg);
+
+/* Defined in Rust (walk.rs): the mm_walk_ops callbacks. */
+int pms_walk_test_vma(unsigned long start, unsigned long end, struct mm_walk *walk);
+int pms_walk_pmd(pmd_t *pmd, unsigned long start, unsigned long end, struct mm_walk *walk);
+int pms_walk_hole(unsigned long start, unsigned long end, int depth, struct mm_walk *walk);
+int pms_walk_hugetlb(pte_t *pte, unsigned long hmask, unsigned long start, unsigned long end,
+		     struct mm_walk *walk);
+
+/* Facts of one page-table entry: struct Facts in category.rs. */
+#define PMS_F_PRESENT		(1 << 0)
+#define PMS_F_SWAP		(1 << 1)
+#define PMS_F_UFFD_WP		(1 << 2)
+#define PMS_F_SOFT_DIRTY	(1 << 3)
+#define PMS_F_ZERO		(1 << 4)
+#define PMS_F_FILE		(1 << 5)
+
+/* Facts of a VMA: struct VmaFacts in walk.rs. */
+#define PMS_VMA_PFNMAP		(1 << 0)
+#define PMS_VMA_SOFT_DIRTY	(1 << 1)
+#define PMS_VMA_HUGETLB		(1 << 2)
+#define PMS_VMA_UFFD_WP		(1 << 3)
+#define PMS_VMA_WP_ASYNC	(1 << 4)	/* wp-async with markers */
 
 /* Defined in helpers.c. */
 int pms_misc_register(void);
@@ -32,7 +58,28 @@ unsigned long pms_kprobe_address(const char *name);
 struct pms_ksym_slot {
 	const char *name;
 	void **addr;
+	bool is_function;	/* else a variable: never called */
 };
 const struct pms_ksym_slot *pms_ksym_slots(size_t *len);
+
+int pms_walk_page_range(struct mm_struct *mm, unsigned long start, unsigned long end,
+			void *private);
+void *pms_walk_private(struct mm_walk *walk);
+struct vm_area_struct *pms_walk_vma(struct mm_walk *walk);
+void pms_walk_again(struct mm_walk *walk);
+int pms_mmap_read_lock_killable(struct mm_struct *mm);
+void pms_mmap_read_unlock(struct mm_struct *mm);
+bool pms_fatal_signal_pending(void);
+void pms_cond_resched(void);
+void pms_spin_unlock(spinlock_t *ptl);
+unsigned int pms_vma_facts(struct vm_area_struct *vma);
+pte_t *pms_pte_map_lock(struct vm_area_struct *vma, pmd_t *pmd, unsigned long addr,
+			spinlock_t **ptl);
+void pms_pte_unmap_unlock(pte_t *pte, spinlock_t *ptl);
+void pms_pte_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep,
+		   unsigned int n, bool want_file, u8 *facts);
+spinlock_t *pms_thp_lock(pmd_t *pmd, struct vm_area_struct *vma);
+u8 pms_thp_facts(struct vm_area_struct *vma, unsigned long addr, pmd_t *pmdp, bool want_file);
+u8 pms_hugetlb_facts(struct mm_walk *walk, unsigned long addr, pte_t *ptep);
 
 #endif

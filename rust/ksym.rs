@@ -5,8 +5,8 @@
 //! Linux 6.12 does not export the mm functions a page-table scan needs
 //! (`walk_page_range`, ...). At load, this file finds `kallsyms_lookup_name`
 //! through a kprobe, looks up every function in the C side's table
-//! (`pms_ksym_slots()` in `helpers.c`), checks that each may be called
-//! indirectly on this CPU and kernel ([`ibt`]), and only then stores it.
+//! (`pms_ksym_slots()` in `helpers.c`), checks that each function may be
+//! called indirectly on this CPU and kernel ([`ibt`]), and only then stores it.
 //! Any failure refuses the load with a message naming the function.
 
 use crate::ibt::{self, CallPolicy, Unsafe};
@@ -44,7 +44,9 @@ pub(crate) fn resolve() -> Result {
             pr_err!("kernel function {} not found by kallsyms_lookup_name; refusing to load\n", name);
             return Err(ENOENT);
         }
-        check_callable(&policy, name, addr)?;
+        if slot.is_function {
+            check_callable(&policy, name, addr)?;
+        }
         // SAFETY: `slot.addr` is a valid, writable static of the C side; nothing
         // reads it before the device is registered, after this returns.
         unsafe { *slot.addr = addr as *mut c_void };

@@ -8,3 +8,5 @@
 pub mod args;
 pub mod ibt;
 pub mod uapi;
+pub mod category;
+pub mod output;

@@ -10,6 +10,7 @@
 use crate::sys;
 use core::ptr::NonNull;
 use kernel::bindings;
+use kernel::prelude::*;
 use kernel::types::{ARef, AlwaysRefCounted, Opaque};
 
 /// An `mm_struct` kept alive by `mm_count`.
@@ -92,5 +93,39 @@ impl core::ops::Deref for MmWithUser {
 
     fn deref(&self) -> &Mm {
         &self.mm
+    }
+}
+
+impl MmWithUser {
+    /// Takes the mmap lock for reading; fails with `-EINTR` on a fatal signal.
+    pub(crate) fn mmap_read_lock_killable(&self) -> Result<MmapReadGuard<'_>> {
+        // SAFETY: `mm_users` is elevated (type invariant), so the mm is usable.
+        let ret = unsafe { sys::pms_mmap_read_lock_killable(self.as_raw()) };
+        kernel::error::to_result(ret)?;
+        // INVARIANT: the lock was just taken; the guard releases it.
+        Ok(MmapReadGuard { mm: self })
+    }
+}
+
+/// The mmap lock of an address space, held for reading.
+///
+/// # Invariants
+///
+/// The read lock of `mm` is held for the lifetime of this value.
+pub(crate) struct MmapReadGuard<'a> {
+    mm: &'a MmWithUser,
+}
+
+impl MmapReadGuard<'_> {
+    /// The locked mm, for the C side.
+    pub(crate) fn as_raw(&self) -> *mut bindings::mm_struct {
+        self.mm.as_raw()
+    }
+}
+
+impl Drop for MmapReadGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the read lock is held (type invariant) and released once, here.
+        unsafe { sys::pms_mmap_read_unlock(self.mm.as_raw()) };
     }
 }

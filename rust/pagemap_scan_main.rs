@@ -13,13 +13,17 @@ use kernel::types::ARef;
 
 // The pure modules, shared with the host build (`lib.rs`), are public as there.
 pub mod args;
+pub mod category;
 pub mod ibt;
+pub mod output;
 pub mod uapi;
 
 mod ksym;
 mod mm;
+mod pgtable;
 mod scan;
 mod sys;
+mod walk;
 
 use mm::Mm;
 

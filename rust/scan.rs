@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The `PAGEMAP_SCAN` ioctl: copy the argument in, validate it, scan, write
-//! `walk_end` back. The order of these steps is the C ioctl's, so both fail
-//! the same way on the same input.
+//! The `PAGEMAP_SCAN` ioctl: copy the argument in, validate it, walk the
+//! range in chunks (the mmap lock is dropped and the bounce buffer flushed to
+//! the user between chunks), write `walk_end` back. The order of these steps
+//! is the C ioctl's, so both give the same results and errors on the same input.
 
 use crate::args::{self, ArgError, UserSpace};
 use crate::mm::Mm;
+use crate::output::Collector;
 use crate::sys;
-use crate::uapi::PmScanArg;
+use crate::uapi::{PageRegion, PmScanArg};
+use crate::walk::{Scan, Stop};
 use core::mem::{offset_of, size_of};
+use kernel::alloc::flags::GFP_KERNEL;
+use kernel::alloc::KVec;
 use kernel::ffi::c_ulong;
 use kernel::prelude::*;
 use kernel::types::FromBytes;
@@ -41,7 +46,7 @@ impl UserSpace for CurrentTask {
 /// Returns the number of regions written to the output vector.
 pub(crate) fn pagemap_scan(mm: &Mm, uarg: usize) -> Result<isize> {
     // As in C, an mm that has exited fails before the argument is read.
-    let _user = mm.get_user().ok_or(ESRCH)?;
+    let mm = mm.get_user().ok_or(ESRCH)?;
 
     let arg = UserSlice::new(uarg, size_of::<PmScanArg>())
         .reader()
@@ -52,12 +57,72 @@ pub(crate) fn pagemap_scan(mm: &Mm, uarg: usize) -> Result<isize> {
         ArgError::Fault => EFAULT,
     })?;
 
-    // The walk is not there yet: a valid call reports no region and the whole
-    // range as walked.
-    let walk_end = req.end;
+    let mut bounce = KVec::from_elem(
+        PageRegion::default(),
+        Collector::buffer_len(req.vec_len),
+        GFP_KERNEL,
+    )?;
+    let out = Collector::new(&mut bounce, req.vec_len, req.return_mask, req.max_pages);
+    let mut scan = Scan::new(&req, out);
+    let mut user_vec = req.vec as usize;
+    let mut regions: isize = 0;
+    let mut ret = Ok(());
 
+    let mut walk_start = req.start;
+    while walk_start < req.end {
+        // SAFETY: reads the current task's signal state.
+        if unsafe { sys::pms_fatal_signal_pending() } {
+            ret = Err(EINTR);
+            break;
+        }
+        let walked = match mm.mmap_read_lock_killable() {
+            Ok(locked) => scan.walk(&locked, walk_start, req.end),
+            Err(e) => Err(Stop::Error(e)),
+        };
+        // The lock is dropped: copy this chunk's regions out.
+        match flush(&mut scan.out, &mut user_vec) {
+            Ok(n) => regions += n as isize,
+            Err(e) => {
+                ret = Err(e);
+                break;
+            }
+        }
+        match walked {
+            Ok(()) => break,
+            Err(Stop::Error(e)) => {
+                ret = Err(e);
+                break;
+            }
+            Err(Stop::Full) if scan.out.exhausted() => break,
+            Err(Stop::Full) => {}
+        }
+        // `Full` always records where the walk stopped.
+        walk_start = scan.out.walk_end().unwrap_or(req.end);
+    }
+
+    // Like C, an unset walk_end means the whole range was walked; an error
+    // still writes walk_end back.
+    let walk_end = scan.out.walk_end().unwrap_or(req.end);
     UserSlice::new(uarg + offset_of!(PmScanArg, walk_end), size_of::<u64>())
         .writer()
         .write(&walk_end)?;
-    Ok(0)
+    ret.map(|()| regions)
+}
+
+/// Copies the collected regions to the user's vector at `*user_vec` and
+/// advances it; returns how many were copied.
+fn flush(out: &mut Collector<'_>, user_vec: &mut usize) -> Result<usize> {
+    let pending = out.pending();
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let n = pending.len();
+    let bytes = core::mem::size_of_val(pending);
+    // SAFETY: `PageRegion` is `repr(C)` with three `u64`: no padding, every
+    // byte initialised; the slice covers exactly `pending`.
+    let raw = unsafe { core::slice::from_raw_parts(pending.as_ptr().cast::<u8>(), bytes) };
+    UserSlice::new(*user_vec, bytes).writer().write_slice(raw)?;
+    *user_vec += bytes;
+    out.flushed();
+    Ok(n)
 }

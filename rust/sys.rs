@@ -6,8 +6,34 @@
 //! wrapper of a static inline function or macro, or a trampoline target; their
 //! contracts are the ones of the kernel functions they wrap.
 
+use core::marker::{PhantomData, PhantomPinned};
 use kernel::bindings::mm_struct;
-use kernel::ffi::{c_char, c_int, c_ulong, c_void};
+use kernel::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
+
+/// Declares C types that Rust only handles by pointer (the nomicon's opaque-type pattern).
+macro_rules! opaque {
+    ($($(#[$doc:meta])* $name:ident;)*) => {$(
+        $(#[$doc])*
+        #[repr(C)]
+        pub(crate) struct $name {
+            _data: [u8; 0],
+            _marker: PhantomData<(*mut u8, PhantomPinned)>,
+        }
+    )*};
+}
+
+opaque! {
+    /// `struct mm_walk`.
+    MmWalk;
+    /// `struct vm_area_struct`.
+    Vma;
+    /// `pmd_t`.
+    Pmd;
+    /// `pte_t`.
+    Pte;
+    /// `spinlock_t`.
+    Spinlock;
+}
 
 // Only pointers to `mm_struct` cross; its bindgen layout has zero-sized
 // lockdep members that this lint flags.
@@ -39,6 +65,57 @@ extern "C" {
     pub(crate) fn pms_kprobe_address(name: *const c_char) -> c_ulong;
     /// The table of non-exported functions to resolve; sets `*len`.
     pub(crate) fn pms_ksym_slots(len: *mut usize) -> *const KsymSlot;
+
+    /// `walk_page_range()` with the scan's ops (whose callbacks are in walk.rs).
+    pub(crate) fn pms_walk_page_range(
+        mm: *mut mm_struct,
+        start: c_ulong,
+        end: c_ulong,
+        private: *mut c_void,
+    ) -> c_int;
+    /// `walk->private`.
+    pub(crate) fn pms_walk_private(walk: *mut MmWalk) -> *mut c_void;
+    /// `walk->vma` (NULL in a gap between VMAs).
+    pub(crate) fn pms_walk_vma(walk: *mut MmWalk) -> *mut Vma;
+    /// `walk->action = ACTION_AGAIN`.
+    pub(crate) fn pms_walk_again(walk: *mut MmWalk);
+    /// `mmap_read_lock_killable()`.
+    pub(crate) fn pms_mmap_read_lock_killable(mm: *mut mm_struct) -> c_int;
+    /// `mmap_read_unlock()`.
+    pub(crate) fn pms_mmap_read_unlock(mm: *mut mm_struct);
+    /// `fatal_signal_pending(current)`.
+    pub(crate) fn pms_fatal_signal_pending() -> bool;
+    /// `cond_resched()`.
+    pub(crate) fn pms_cond_resched();
+    /// `spin_unlock()`.
+    pub(crate) fn pms_spin_unlock(ptl: *mut Spinlock);
+    /// The `PMS_VMA_*` facts of a VMA.
+    pub(crate) fn pms_vma_facts(vma: *mut Vma) -> c_uint;
+    /// `pte_offset_map_lock()`: NULL if the page table went away.
+    pub(crate) fn pms_pte_map_lock(
+        vma: *mut Vma,
+        pmd: *mut Pmd,
+        addr: c_ulong,
+        ptl: *mut *mut Spinlock,
+    ) -> *mut Pte;
+    /// `pte_unmap_unlock()`.
+    pub(crate) fn pms_pte_unmap_unlock(pte: *mut Pte, ptl: *mut Spinlock);
+    /// Decodes `n` locked ptes into `PMS_F_*` facts.
+    pub(crate) fn pms_pte_facts(
+        vma: *mut Vma,
+        addr: c_ulong,
+        ptep: *mut Pte,
+        n: c_uint,
+        want_file: bool,
+        facts: *mut u8,
+    );
+    /// `pmd_trans_huge_lock()`: the lock if the pmd maps a THP, else NULL.
+    pub(crate) fn pms_thp_lock(pmd: *mut Pmd, vma: *mut Vma) -> *mut Spinlock;
+    /// Decodes a locked THP pmd into `PMS_F_*` facts.
+    pub(crate) fn pms_thp_facts(vma: *mut Vma, addr: c_ulong, pmd: *mut Pmd, want_file: bool)
+        -> u8;
+    /// Decodes a hugetlb entry into `PMS_F_*` facts.
+    pub(crate) fn pms_hugetlb_facts(walk: *mut MmWalk, addr: c_ulong, ptep: *mut Pte) -> u8;
 }
 
 /// One non-exported kernel function the C side calls (`struct pms_ksym_slot`).
@@ -46,6 +123,8 @@ extern "C" {
 pub(crate) struct KsymSlot {
     /// NUL-terminated symbol name.
     pub(crate) name: *const c_char,
-    /// Where the C side keeps the function's address.
+    /// Where the C side keeps the symbol's address.
     pub(crate) addr: *mut *mut c_void,
+    /// A function (checked callable), else a variable (never called).
+    pub(crate) is_function: bool,
 }

@@ -72,7 +72,7 @@ jobs=$(($(nproc) + 1))
 phase "kernel: building bzImage and Module.symvers with -j$jobs (about 8 minutes on 2 cores; log: $dir/build.log)"
 # One progress line per 500 build steps, so a long build shows it is alive.
 set +e
-kmake -j"$jobs" bzImage modules 2>&1 | tee "$dir/build.log" | {
+kmake -j"$jobs" bzImage modules headers 2>&1 | tee "$dir/build.log" | {
 	n=0
 	while IFS= read -r line; do
 		case "$line" in "  "[A-Z]*) n=$((n + 1)) ;; *) continue ;; esac
@@ -85,7 +85,7 @@ if [ "$status" != 0 ]; then
 	grep -E 'error|Error' "$dir/build.log" | head -20 >&2
 	die "kernel build failed (exit $status), full log: $dir/build.log"
 fi
-for f in arch/x86/boot/bzImage Module.symvers; do
+for f in arch/x86/boot/bzImage Module.symvers usr/include/linux/fs.h; do
 	[ -f "$kdir/$f" ] || die "build finished but $f is missing"
 done
 touch "$dir/.complete"

@@ -137,6 +137,17 @@ fn cases() -> Vec<Case> {
             a.flags = u64::MAX;
             a.start = 3
         }, EINVAL),
+        // Passes access_ok(); fails when the found region is copied out.
+        c("vec not writable", |fx, a| {
+            a.vec = fx.read_only.start();
+            a.vec_len = 1;
+            a.category_mask = 0
+        }, EFAULT),
+        c("vec unmapped", |fx, a| {
+            a.vec = fx.edge.page(1);
+            a.vec_len = 1;
+            a.category_mask = 0
+        }, EFAULT),
         at("argument at NULL", At::Null, EFAULT),
         at("argument at a kernel address", At::Kernel, EFAULT),
         at("argument straddling an unmapped page", At::Straddling, EFAULT),
@@ -170,6 +181,7 @@ pub fn invalid_args() -> Outcome {
 
 pub fn valid_args() -> Outcome {
     let ok = |name, edit| Case { name, edit, at: At::Stack, want: Ok(0) };
+    let found = |name, edit, n| Case { name, edit, at: At::Stack, want: Ok(n) };
     run_cases(
         &[
             ok("the base case", |_, _| {}),
@@ -186,10 +198,15 @@ pub fn valid_args() -> Outcome {
                 a.flags = PM_SCAN_WP_MATCHING;
                 a.end = fx.mem.start()
             }),
-            ok("all categories inverted", |_, a| {
-                a.category_inverted = PM_SCAN_CATEGORIES;
-                a.category_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED
-            }),
+            // Untouched pages are neither present nor swapped: one region.
+            found(
+                "all categories inverted",
+                |_, a| {
+                    a.category_inverted = PM_SCAN_CATEGORIES;
+                    a.category_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED
+                },
+                1,
+            ),
             ok("a range of unmapped memory", |_, a| {
                 a.start = 0x1000;
                 a.end = 0x10_0000

@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What a page-table entry is, in `PAGE_IS_*` categories, and whether the
+//! caller asked for it.
+//!
+//! Pure: the C side decodes the architecture's entry format into [`Facts`]
+//! (`pms_*_facts()` in `helpers.c`); everything the scan reports is decided
+//! here.
+
+use crate::uapi::*;
+
+/// Decoded bits of one page-table entry; the `PMS_F_*` of `helpers.h`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Facts(pub u8);
+
+impl Facts {
+    /// Maps a page (`pte_present`, `pmd_present`).
+    pub const PRESENT: u8 = 1 << 0;
+    /// A non-empty entry that is not present: swap, migration, marker.
+    pub const SWAP: u8 = 1 << 1;
+    /// Write-protected by userfaultfd (a uffd-wp marker counts).
+    pub const UFFD_WP: u8 = 1 << 2;
+    /// Soft-dirty.
+    pub const SOFT_DIRTY: u8 = 1 << 3;
+    /// Maps the zero page (or the huge zero page).
+    pub const ZERO: u8 = 1 << 4;
+    /// Maps (or a migration entry points to) a file-backed page. Only decoded
+    /// when the request asks about `PAGE_IS_FILE`, for pte and THP entries.
+    pub const FILE: u8 = 1 << 5;
+
+    fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+
+    /// `bit` if this entry has `fact`, else 0.
+    fn map(self, fact: u8, category: u64) -> u64 {
+        if self.has(fact) {
+            category
+        } else {
+            0
+        }
+    }
+
+    /// The categories both present and swapped entries take from their bits.
+    fn common(self) -> u64 {
+        self.map(Self::FILE, PAGE_IS_FILE)
+            | self.map(Self::SOFT_DIRTY, PAGE_IS_SOFT_DIRTY)
+            | if self.has(Self::UFFD_WP) { 0 } else { PAGE_IS_WRITTEN }
+    }
+
+    fn present_or_swapped(self) -> u64 {
+        if self.has(Self::PRESENT) {
+            PAGE_IS_PRESENT | self.map(Self::ZERO, PAGE_IS_PFNZERO) | self.common()
+        } else if self.has(Self::SWAP) {
+            PAGE_IS_SWAPPED | self.common()
+        } else {
+            0
+        }
+    }
+
+    /// Categories of a pte. An empty pte carries no uffd-wp marker, so it is
+    /// reported written, as the C fast path does.
+    pub fn pte_categories(self) -> u64 {
+        if self.has(Self::PRESENT | Self::SWAP) {
+            self.present_or_swapped()
+        } else {
+            PAGE_IS_WRITTEN
+        }
+    }
+
+    /// Categories of a THP pmd (an empty one is only huge).
+    pub fn thp_categories(self) -> u64 {
+        PAGE_IS_HUGE | self.present_or_swapped()
+    }
+
+    /// Categories of a hugetlb entry (an empty one is only huge).
+    pub fn hugetlb_categories(self) -> u64 {
+        PAGE_IS_HUGE | self.present_or_swapped()
+    }
+}
+
+/// Categories of an unpopulated range with no page table under it. In a
+/// uffd-wp VMA (not hugetlb) a missing marker means the range was zapped
+/// after registration, hence written.
+pub fn hole_categories(vma_uffd_wp: bool, vma_hugetlb: bool) -> u64 {
+    if vma_uffd_wp && !vma_hugetlb {
+        PAGE_IS_WRITTEN
+    } else {
+        0
+    }
+}
+
+/// Categories a whole VMA contributes to each of its pages.
+pub fn vma_categories(wp_allowed: bool, soft_dirty: bool) -> u64 {
+    (if wp_allowed { PAGE_IS_WPALLOWED } else { 0 })
+        | (if soft_dirty { PAGE_IS_SOFT_DIRTY } else { 0 })
+}
+
+/// The request's matching rule: `category_inverted`, `category_mask`,
+/// `category_anyof_mask`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Matcher {
+    /// Categories whose sense is flipped first.
+    pub inverted: u64,
+    /// Categories that must all be set.
+    pub required: u64,
+    /// Categories of which one must be set (0: no condition).
+    pub anyof: u64,
+}
+
+impl Matcher {
+    /// Does a page of `categories` match?
+    pub fn page(&self, categories: u64) -> bool {
+        let c = categories ^ self.inverted;
+        c & self.required == self.required && (self.anyof == 0 || c & self.anyof != 0)
+    }
+
+    /// Can any page of a VMA of `categories` match? Only `PAGE_IS_WPALLOWED`
+    /// is a per-VMA property that rules a whole VMA out.
+    pub fn vma(&self, categories: u64) -> bool {
+        let required = self.required & PAGE_IS_WPALLOWED;
+        (categories ^ self.inverted) & required == required
+    }
+
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: u8 = Facts::PRESENT;
+    const S: u8 = Facts::SWAP;
+    const W: u8 = Facts::UFFD_WP;
+    const D: u8 = Facts::SOFT_DIRTY;
+    const Z: u8 = Facts::ZERO;
+    const F: u8 = Facts::FILE;
+
+    #[test]
+    fn pte() {
+        let c = |f| Facts(f).pte_categories();
+        assert_eq!(c(0), PAGE_IS_WRITTEN);
+        assert_eq!(c(P), PAGE_IS_PRESENT | PAGE_IS_WRITTEN);
+        assert_eq!(c(P | W), PAGE_IS_PRESENT);
+        assert_eq!(c(P | Z), PAGE_IS_PRESENT | PAGE_IS_WRITTEN | PAGE_IS_PFNZERO);
+        assert_eq!(c(P | F | D | W), PAGE_IS_PRESENT | PAGE_IS_FILE | PAGE_IS_SOFT_DIRTY);
+        assert_eq!(c(S), PAGE_IS_SWAPPED | PAGE_IS_WRITTEN);
+        // A uffd-wp marker: swapped, not written.
+        assert_eq!(c(S | W), PAGE_IS_SWAPPED);
+        // A zero fact on a swap entry cannot be, and is not reported.
+        assert_eq!(c(S | Z | D), PAGE_IS_SWAPPED | PAGE_IS_WRITTEN | PAGE_IS_SOFT_DIRTY);
+    }
+
+    #[test]
+    fn huge() {
+        for c in [Facts::thp_categories, Facts::hugetlb_categories] {
+            assert_eq!(c(Facts(0)), PAGE_IS_HUGE);
+            assert_eq!(c(Facts(P)), PAGE_IS_HUGE | PAGE_IS_PRESENT | PAGE_IS_WRITTEN);
+            assert_eq!(c(Facts(P | W | Z)), PAGE_IS_HUGE | PAGE_IS_PRESENT | PAGE_IS_PFNZERO);
+            assert_eq!(c(Facts(S | W)), PAGE_IS_HUGE | PAGE_IS_SWAPPED);
+        }
+    }
+
+    #[test]
+    fn holes_and_vmas() {
+        assert_eq!(hole_categories(false, false), 0);
+        assert_eq!(hole_categories(true, false), PAGE_IS_WRITTEN);
+        assert_eq!(hole_categories(true, true), 0);
+        assert_eq!(vma_categories(true, true), PAGE_IS_WPALLOWED | PAGE_IS_SOFT_DIRTY);
+        assert_eq!(vma_categories(false, false), 0);
+    }
+
+    /// The matching rule, by brute force over every category set.
+    #[test]
+    fn matcher_equals_its_definition() {
+        let masks = [0, PAGE_IS_PRESENT, PAGE_IS_PRESENT | PAGE_IS_FILE, PAGE_IS_WPALLOWED, 0xff];
+        for inverted in masks {
+            for required in masks {
+                for anyof in masks {
+                    let m = Matcher { inverted, required, anyof };
+                    for cats in 0..=0xffu64 {
+                        let flipped = cats ^ inverted;
+                        let all = required & !flipped == 0;
+                        let any = anyof == 0 || (0..8).any(|b| anyof & flipped & (1 << b) != 0);
+                        assert_eq!(m.page(cats), all && any, "{m:?} {cats:#x}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn vma_rule_only_looks_at_wpallowed() {
+        let m = Matcher { required: PAGE_IS_WPALLOWED | PAGE_IS_PRESENT, ..Default::default() };
+        assert!(m.vma(PAGE_IS_WPALLOWED));
+        assert!(!m.vma(PAGE_IS_SOFT_DIRTY));
+        let inv = Matcher { inverted: PAGE_IS_WPALLOWED, ..m };
+        assert!(inv.vma(0));
+        assert!(!inv.vma(PAGE_IS_WPALLOWED));
+        assert!(Matcher::default().vma(0));
+    }
+}

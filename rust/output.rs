@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Matching pages become coalesced regions in a bounce buffer, within the
+//! request's `max_pages` and `vec_len`; the caller flushes the buffer to user
+//! memory between walk chunks.
+//!
+//! Pure. The rules, including where `walk_end` lands, are those of the C
+//! `pagemap_scan_output()`, `pagemap_scan_push_range()` and
+//! `pagemap_scan_flush_buffer()`, so a caller looping on `walk_end` sees the
+//! same sequence from both ioctls.
+
+use crate::args::PAGE_SIZE;
+use crate::uapi::PageRegion;
+
+/// Regions in the bounce buffer at most: one walk chunk's worth (a PMD of pages).
+pub const BOUNCE_REGIONS: u64 = 512;
+
+/// The walk must stop: `max_pages` reached or the buffer is full (`-ENOSPC` in C).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Full;
+
+/// Collects the output of one `PAGEMAP_SCAN`.
+///
+/// # Invariants
+///
+/// `index < buf.len()` whenever `buf` is not empty; `usable <= buf.len()`;
+/// `found_pages <= max_pages`.
+pub struct Collector<'a> {
+    /// The bounce buffer; empty when the request has no output vector.
+    buf: &'a mut [PageRegion],
+    /// How many entries of `buf` may be used before a flush.
+    usable: usize,
+    /// The region being extended.
+    index: usize,
+    /// Regions still free in the user's vector.
+    vec_left: u64,
+    return_mask: u64,
+    max_pages: u64,
+    found_pages: u64,
+    walk_end: Option<u64>,
+}
+
+impl<'a> Collector<'a> {
+    /// How large a bounce buffer a request with `vec_len` regions needs.
+    pub fn buffer_len(vec_len: u64) -> usize {
+        vec_len.min(BOUNCE_REGIONS) as usize
+    }
+
+    /// A collector over `buf`, of [`Collector::buffer_len`] entries, for the
+    /// given request limits.
+    pub fn new(buf: &'a mut [PageRegion], vec_len: u64, return_mask: u64, max_pages: u64) -> Self {
+        let usable = buf.len();
+        if let Some(first) = buf.first_mut() {
+            *first = PageRegion::default();
+        }
+        // INVARIANT: `index` is 0, `usable` is `buf.len()`, nothing found yet.
+        Collector {
+            buf,
+            usable,
+            index: 0,
+            vec_left: vec_len,
+            return_mask,
+            max_pages,
+            found_pages: 0,
+            walk_end: None,
+        }
+    }
+
+    /// Whether output is collected at all (the request has a vector).
+    pub fn has_vector(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    /// Reports `[addr, *end)` with `categories`. On [`Full`], `*end` is cut
+    /// back to what fit (possibly `addr`) and the walk stops there.
+    pub fn output(&mut self, categories: u64, addr: u64, end: &mut u64) -> Result<(), Full> {
+        if !self.has_vector() {
+            return Ok(());
+        }
+        let categories = categories & self.return_mask;
+        let mut pages = (*end - addr) / PAGE_SIZE;
+        let mut ret = Ok(());
+
+        let (total, overflow) = self.found_pages.overflowing_add(pages);
+        if overflow || total > self.max_pages {
+            let too_many = total.wrapping_sub(self.max_pages);
+            *end -= too_many * PAGE_SIZE;
+            pages -= too_many;
+            ret = Err(Full);
+        }
+        if !self.push(categories, addr, *end) {
+            *end = addr;
+            pages = 0;
+            ret = Err(Full);
+        }
+        self.found_pages += pages;
+        if ret.is_err() {
+            self.walk_end = Some(*end);
+        }
+        ret
+    }
+
+    /// Extends the current region or starts the next; false when the buffer is full.
+    fn push(&mut self, categories: u64, addr: u64, end: u64) -> bool {
+        let cur = &mut self.buf[self.index];
+        if addr == cur.end && categories == cur.categories {
+            cur.end = end;
+            return true;
+        }
+        if cur.end != 0 {
+            if self.index + 1 >= self.usable {
+                return false;
+            }
+            self.index += 1;
+        }
+        self.buf[self.index] = PageRegion { start: addr, end, categories };
+        true
+    }
+
+    /// The regions ready to be copied to the user's vector.
+    pub fn pending(&self) -> &[PageRegion] {
+        let Some(cur) = self.buf.get(self.index) else {
+            return &[];
+        };
+        let n = self.index + usize::from(cur.end != cur.start);
+        &self.buf[..n]
+    }
+
+    /// Records that [`Collector::pending`] was copied out, and empties the buffer.
+    pub fn flushed(&mut self) {
+        let n = self.pending().len();
+        if n == 0 {
+            return;
+        }
+        self.vec_left -= n as u64;
+        self.index = 0;
+        self.usable = self.usable.min(self.vec_left as usize);
+        self.buf[0].start = 0;
+        self.buf[0].end = 0;
+    }
+
+    /// Whether another walk chunk could report anything.
+    pub fn exhausted(&self) -> bool {
+        self.vec_left == 0 || self.found_pages == self.max_pages
+    }
+
+    /// Where the walk was stopped by [`Full`], if it was.
+    pub fn walk_end(&self) -> Option<u64> {
+        self.walk_end
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: u64 = PAGE_SIZE;
+
+    fn region(start: u64, end: u64, categories: u64) -> PageRegion {
+        PageRegion { start: start * P, end: end * P, categories }
+    }
+
+    /// Feeds single pages `(page, categories)` and flushes into a "user" vector
+    /// like the ioctl's chunk loop; returns the vector and `walk_end`.
+    fn scan(pages: &[(u64, u64)], vec_len: u64, max_pages: u64) -> (Vec<PageRegion>, Option<u64>) {
+        let mut buf = vec![PageRegion::default(); Collector::buffer_len(vec_len)];
+        let mut c = Collector::new(&mut buf, vec_len, !0, max_pages);
+        let mut user = Vec::new();
+        let mut i = 0;
+        loop {
+            let mut stopped = false;
+            while i < pages.len() {
+                let (page, cats) = pages[i];
+                let mut end = (page + 1) * P;
+                if c.output(cats, page * P, &mut end).is_err() {
+                    stopped = true;
+                    if end != page * P {
+                        i += 1;
+                    }
+                    break;
+                }
+                i += 1;
+            }
+            user.extend_from_slice(c.pending());
+            c.flushed();
+            if !stopped || c.exhausted() {
+                return (user, c.walk_end());
+            }
+        }
+    }
+
+    #[test]
+    fn coalesces_adjacent_pages_of_equal_categories() {
+        let (v, end) = scan(&[(1, 8), (2, 8), (3, 2), (5, 2), (6, 2)], 8, u64::MAX);
+        assert_eq!(v, [region(1, 3, 8), region(3, 4, 2), region(5, 7, 2)]);
+        assert_eq!(end, None);
+    }
+
+    #[test]
+    fn return_mask_applies_before_coalescing() {
+        let mut buf = vec![PageRegion::default(); 4];
+        let mut c = Collector::new(&mut buf, 4, 8, u64::MAX);
+        for (page, cats) in [(1, 8 | 2), (2, 8)] {
+            let mut end = (page + 1) * P;
+            c.output(cats, page * P, &mut end).unwrap();
+        }
+        assert_eq!(c.pending(), [region(1, 3, 8)]);
+    }
+
+    #[test]
+    fn max_pages_splits_the_last_region() {
+        let mut buf = vec![PageRegion::default(); 4];
+        let mut c = Collector::new(&mut buf, 4, !0, 5);
+        let mut end = 4 * P;
+        assert_eq!(c.output(1, P, &mut end), Ok(()));
+        let mut end = 20 * P;
+        assert_eq!(c.output(1, 10 * P, &mut end), Err(Full));
+        assert_eq!(end, 12 * P);
+        assert_eq!(c.pending(), [region(1, 4, 1), region(10, 12, 1)]);
+        assert_eq!(c.walk_end(), Some(12 * P));
+        assert!(c.exhausted());
+    }
+
+    #[test]
+    fn max_pages_reached_exactly_stops_at_the_next_match() {
+        let (v, end) = scan(&[(1, 1), (2, 1), (7, 1)], 8, 2);
+        assert_eq!(v, [region(1, 3, 1)]);
+        // C stops the walk at the first page that no longer fits.
+        assert_eq!(end, Some(7 * P));
+    }
+
+    #[test]
+    fn vec_len_exhaustion_stops_at_the_first_region_that_does_not_fit() {
+        let (v, end) = scan(&[(1, 1), (3, 1), (5, 1), (7, 1)], 2, u64::MAX);
+        assert_eq!(v, [region(1, 2, 1), region(3, 4, 1)]);
+        assert_eq!(end, Some(5 * P));
+    }
+
+    #[test]
+    fn full_bounce_buffer_continues_in_the_next_chunk() {
+        // 600 separate regions need two chunks of the 512-entry buffer.
+        let pages: Vec<_> = (0..600).map(|i| (2 * i + 1, 1)).collect();
+        let (v, end) = scan(&pages, 1000, u64::MAX);
+        assert_eq!(v.len(), 600);
+        assert!(v.iter().zip(&pages).all(|(r, &(p, _))| r.start == p * P && r.end == (p + 1) * P));
+        // walk_end keeps the first chunk's stop, as in C (the caller sets it to
+        // `end` only when nothing set it).
+        assert_eq!(end, Some(1025 * P));
+    }
+
+    #[test]
+    fn no_vector_collects_nothing_and_never_stops() {
+        let mut buf = [];
+        let mut c = Collector::new(&mut buf, 0, !0, 1);
+        let mut end = 100 * P;
+        assert_eq!(c.output(1, 0, &mut end), Ok(()));
+        assert_eq!(end, 100 * P);
+        assert!(c.pending().is_empty());
+        assert!(c.exhausted());
+    }
+
+    #[test]
+    fn flush_shrinks_the_buffer_to_what_is_left_of_the_vector() {
+        let pages: Vec<_> = (0..520).map(|i| (2 * i + 1, 1)).collect();
+        let (v, end) = scan(&pages, 515, u64::MAX);
+        assert_eq!(v.len(), 515);
+        assert_eq!(end, Some(1031 * P));
+    }
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# `make check`: every test of the project, counted, ending with "N passed, M failed".
+#   1. set-up and the cached test kernel (built on first use)
+#   2. host unit tests of the pure logic (cargo test), rustfmt, clippy of the host crates
+#   3. the module with warnings as errors, once through clippy-driver and once through rustc
+#   4. the UAPI header compiled standalone and next to the kernel's <linux/fs.h>
+#   5. the VM: insmod, the kselftest (TAP), rmmod, load/unload cycles, dmesg scan
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+cd "$here/.."
+
+passed=0 failed=0
+pass() { passed=$((passed + $1)); }
+fail() { failed=$((failed + $1)); }
+summary() { echo "$passed passed, $failed failed"; [ "$failed" = 0 ]; exit $?; }
+# step NAME CMD...: one check, its output in $PMS_CACHE/logs/NAME.log, shown on failure.
+mkdir -p "$PMS_CACHE/logs"
+step() {
+	local name=$1 log=$PMS_CACHE/logs/$1.log
+	shift
+	phase "check: $name"
+	if "$@" >"$log" 2>&1; then
+		pass 1
+	else
+		tail -n 40 "$log"
+		echo "FAILED: $name (log: $log)"
+		fail 1
+		return 1
+	fi
+}
+
+step kernel scripts/build-kernel.sh || summary
+kdir=$(scripts/build-kernel.sh --print-kdir)
+phase "check: kernel at $kdir"
+
+phase "check: host unit tests"
+cargo test --workspace 2>&1 | tee "$PMS_CACHE/logs/cargo-test.log" | grep -E '^test result|FAILED|panicked'
+while read -r p f; do pass "$p"; fail "$f"; done < <(
+	sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' "$PMS_CACHE/logs/cargo-test.log")
+[ "${PIPESTATUS[0]}" = 0 ] || grep -q '^test result' "$PMS_CACHE/logs/cargo-test.log" || fail 1
+
+step rustfmt sh -c 'cargo fmt --all --check && rustfmt --check --edition 2021 rust/pagemap_scan_main.rs'
+step cargo-clippy cargo clippy --workspace --all-targets -- -D warnings
+step module-clippy make --no-print-directory build-clippy KDIR="$kdir"
+step module-build make --no-print-directory build-module KDIR="$kdir"
+step header-standalone cc -fsyntax-only -Wall -Werror -Iinclude/uapi selftests/abi/check_header.c
+step header-with-kernel-fs.h cc -fsyntax-only -Wall -Werror -DWITH_KERNEL_FS_H \
+	-I"$kdir/usr/include" -Iinclude/uapi selftests/abi/check_header.c
+step selftests-build cargo build --release -p pagemap-scan-selftests
+
+phase "check: VM (insmod, kselftest, rmmod, 20 load/unload cycles, dmesg)"
+scripts/vm-run.sh test | tee "$PMS_CACHE/logs/vm.log"
+vm=${PIPESTATUS[0]}
+tap=$(sed -n 's/^vm: # Totals: pass:\([0-9]*\) fail:\([0-9]*\).*/\1 \2/p' "$PMS_CACHE/logs/vm.log")
+if [ -n "$tap" ]; then
+	pass "${tap% *}"
+	fail "${tap#* }"
+fi
+# The VM run as a whole (boot, cycles, dmesg) is one more check.
+if [ "$vm" = 0 ]; then pass 1; else fail 1; fi
+summary
