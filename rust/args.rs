@@ -77,7 +77,7 @@ pub fn validate(arg: &PmScanArg, space: &impl UserSpace) -> Result<ScanRequest, 
     let end = space.untag(arg.end);
     let vec = space.untag(arg.vec);
 
-    if start % PAGE_SIZE != 0 {
+    if !start.is_multiple_of(PAGE_SIZE) {
         return Err(ArgError::Invalid);
     }
     // C passes `end - start` unchecked: an `end` below `start` wraps to a huge
@@ -101,7 +101,11 @@ pub fn validate(arg: &PmScanArg, space: &impl UserSpace) -> Result<ScanRequest, 
         end: end.wrapping_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1),
         vec,
         vec_len: arg.vec_len,
-        max_pages: if arg.max_pages == 0 { u64::MAX } else { arg.max_pages },
+        max_pages: if arg.max_pages == 0 {
+            u64::MAX
+        } else {
+            arg.max_pages
+        },
         category_inverted: arg.category_inverted,
         category_mask: arg.category_mask,
         category_anyof_mask: arg.category_anyof_mask,
@@ -166,7 +170,8 @@ mod tests {
     #[test]
     fn refuses_like_c() {
         use ArgError::*;
-        let cases: &[(&str, fn(&mut PmScanArg), ArgError)] = &[
+        type Case = (&'static str, fn(&mut PmScanArg), ArgError);
+        let cases: &[Case] = &[
             ("size 0", |a| a.size = 0, Invalid),
             ("size 95", |a| a.size = 95, Invalid),
             ("size 97", |a| a.size = 97, Invalid),

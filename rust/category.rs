@@ -45,7 +45,11 @@ impl Facts {
     fn common(self) -> u64 {
         self.map(Self::FILE, PAGE_IS_FILE)
             | self.map(Self::SOFT_DIRTY, PAGE_IS_SOFT_DIRTY)
-            | if self.has(Self::UFFD_WP) { 0 } else { PAGE_IS_WRITTEN }
+            | if self.has(Self::UFFD_WP) {
+                0
+            } else {
+                PAGE_IS_WRITTEN
+            }
     }
 
     fn present_or_swapped(self) -> u64 {
@@ -121,7 +125,6 @@ impl Matcher {
         let required = self.required & PAGE_IS_WPALLOWED;
         (categories ^ self.inverted) & required == required
     }
-
 }
 
 #[cfg(test)]
@@ -141,21 +144,36 @@ mod tests {
         assert_eq!(c(0), PAGE_IS_WRITTEN);
         assert_eq!(c(P), PAGE_IS_PRESENT | PAGE_IS_WRITTEN);
         assert_eq!(c(P | W), PAGE_IS_PRESENT);
-        assert_eq!(c(P | Z), PAGE_IS_PRESENT | PAGE_IS_WRITTEN | PAGE_IS_PFNZERO);
-        assert_eq!(c(P | F | D | W), PAGE_IS_PRESENT | PAGE_IS_FILE | PAGE_IS_SOFT_DIRTY);
+        assert_eq!(
+            c(P | Z),
+            PAGE_IS_PRESENT | PAGE_IS_WRITTEN | PAGE_IS_PFNZERO
+        );
+        assert_eq!(
+            c(P | F | D | W),
+            PAGE_IS_PRESENT | PAGE_IS_FILE | PAGE_IS_SOFT_DIRTY
+        );
         assert_eq!(c(S), PAGE_IS_SWAPPED | PAGE_IS_WRITTEN);
         // A uffd-wp marker: swapped, not written.
         assert_eq!(c(S | W), PAGE_IS_SWAPPED);
         // A zero fact on a swap entry cannot be, and is not reported.
-        assert_eq!(c(S | Z | D), PAGE_IS_SWAPPED | PAGE_IS_WRITTEN | PAGE_IS_SOFT_DIRTY);
+        assert_eq!(
+            c(S | Z | D),
+            PAGE_IS_SWAPPED | PAGE_IS_WRITTEN | PAGE_IS_SOFT_DIRTY
+        );
     }
 
     #[test]
     fn huge() {
         for c in [Facts::thp_categories, Facts::hugetlb_categories] {
             assert_eq!(c(Facts(0)), PAGE_IS_HUGE);
-            assert_eq!(c(Facts(P)), PAGE_IS_HUGE | PAGE_IS_PRESENT | PAGE_IS_WRITTEN);
-            assert_eq!(c(Facts(P | W | Z)), PAGE_IS_HUGE | PAGE_IS_PRESENT | PAGE_IS_PFNZERO);
+            assert_eq!(
+                c(Facts(P)),
+                PAGE_IS_HUGE | PAGE_IS_PRESENT | PAGE_IS_WRITTEN
+            );
+            assert_eq!(
+                c(Facts(P | W | Z)),
+                PAGE_IS_HUGE | PAGE_IS_PRESENT | PAGE_IS_PFNZERO
+            );
             assert_eq!(c(Facts(S | W)), PAGE_IS_HUGE | PAGE_IS_SWAPPED);
         }
     }
@@ -165,18 +183,31 @@ mod tests {
         assert_eq!(hole_categories(false, false), 0);
         assert_eq!(hole_categories(true, false), PAGE_IS_WRITTEN);
         assert_eq!(hole_categories(true, true), 0);
-        assert_eq!(vma_categories(true, true), PAGE_IS_WPALLOWED | PAGE_IS_SOFT_DIRTY);
+        assert_eq!(
+            vma_categories(true, true),
+            PAGE_IS_WPALLOWED | PAGE_IS_SOFT_DIRTY
+        );
         assert_eq!(vma_categories(false, false), 0);
     }
 
     /// The matching rule, by brute force over every category set.
     #[test]
     fn matcher_equals_its_definition() {
-        let masks = [0, PAGE_IS_PRESENT, PAGE_IS_PRESENT | PAGE_IS_FILE, PAGE_IS_WPALLOWED, 0xff];
+        let masks = [
+            0,
+            PAGE_IS_PRESENT,
+            PAGE_IS_PRESENT | PAGE_IS_FILE,
+            PAGE_IS_WPALLOWED,
+            0xff,
+        ];
         for inverted in masks {
             for required in masks {
                 for anyof in masks {
-                    let m = Matcher { inverted, required, anyof };
+                    let m = Matcher {
+                        inverted,
+                        required,
+                        anyof,
+                    };
                     for cats in 0..=0xffu64 {
                         let flipped = cats ^ inverted;
                         let all = required & !flipped == 0;
@@ -190,10 +221,16 @@ mod tests {
 
     #[test]
     fn vma_rule_only_looks_at_wpallowed() {
-        let m = Matcher { required: PAGE_IS_WPALLOWED | PAGE_IS_PRESENT, ..Default::default() };
+        let m = Matcher {
+            required: PAGE_IS_WPALLOWED | PAGE_IS_PRESENT,
+            ..Default::default()
+        };
         assert!(m.vma(PAGE_IS_WPALLOWED));
         assert!(!m.vma(PAGE_IS_SOFT_DIRTY));
-        let inv = Matcher { inverted: PAGE_IS_WPALLOWED, ..m };
+        let inv = Matcher {
+            inverted: PAGE_IS_WPALLOWED,
+            ..m
+        };
         assert!(inv.vma(0));
         assert!(!inv.vma(PAGE_IS_WPALLOWED));
         assert!(Matcher::default().vma(0));

@@ -66,7 +66,10 @@ mod tests {
 
     #[test]
     fn without_ibt_anything_goes() {
-        let p = CallPolicy { ibt_enforced: false, kcfi: false };
+        let p = CallPolicy {
+            ibt_enforced: false,
+            kcfi: false,
+        };
         for head in [ENDBR64, SEALED, PUSH_RBP] {
             assert_eq!(p.check(head), Ok(()));
         }
@@ -74,7 +77,10 @@ mod tests {
 
     #[test]
     fn enforced_ibt_needs_endbr() {
-        let p = CallPolicy { ibt_enforced: true, kcfi: false };
+        let p = CallPolicy {
+            ibt_enforced: true,
+            kcfi: false,
+        };
         assert_eq!(p.check(ENDBR64), Ok(()));
         assert_eq!(p.check(SEALED), Err(Unsafe::NoEndbr));
         assert_eq!(p.check(PUSH_RBP), Err(Unsafe::NoEndbr));
@@ -83,7 +89,10 @@ mod tests {
     #[test]
     fn kcfi_is_refused_first() {
         for ibt_enforced in [false, true] {
-            let p = CallPolicy { ibt_enforced, kcfi: true };
+            let p = CallPolicy {
+                ibt_enforced,
+                kcfi: true,
+            };
             assert_eq!(p.check(ENDBR64), Err(Unsafe::Kcfi));
         }
     }

@@ -41,7 +41,10 @@ pub(crate) fn resolve() -> Result {
         // SAFETY: `lookup` was checked callable; it takes a NUL-terminated name.
         let addr = unsafe { lookup(slot.name) };
         if addr == 0 {
-            pr_err!("kernel function {} not found by kallsyms_lookup_name; refusing to load\n", name);
+            pr_err!(
+                "kernel function {} not found by kallsyms_lookup_name; refusing to load\n",
+                name
+            );
             return Err(ENOENT);
         }
         if slot.is_function {
@@ -60,7 +63,10 @@ fn kallsyms_lookup_name(policy: &CallPolicy) -> Result<LookupFn> {
     // SAFETY: `name` is NUL-terminated.
     let probe = unsafe { sys::pms_kprobe_address(name.as_char_ptr()) };
     if probe == 0 {
-        pr_err!("cannot place a kprobe on {} (needs CONFIG_KPROBES); refusing to load\n", name);
+        pr_err!(
+            "cannot place a kprobe on {} (needs CONFIG_KPROBES); refusing to load\n",
+            name
+        );
         return Err(ENOENT);
     }
     let entry = ibt::entry_from_probe(probe as u64, read_text(probe - 4)?) as c_ulong;

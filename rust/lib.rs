@@ -6,7 +6,7 @@
 //! copies: what `cargo test` checks is what the kernel runs.
 
 pub mod args;
-pub mod ibt;
-pub mod uapi;
 pub mod category;
+pub mod ibt;
 pub mod output;
+pub mod uapi;

@@ -113,7 +113,11 @@ impl<'a> Collector<'a> {
             }
             self.index += 1;
         }
-        self.buf[self.index] = PageRegion { start: addr, end, categories };
+        self.buf[self.index] = PageRegion {
+            start: addr,
+            end,
+            categories,
+        };
         true
     }
 
@@ -157,7 +161,11 @@ mod tests {
     const P: u64 = PAGE_SIZE;
 
     fn region(start: u64, end: u64, categories: u64) -> PageRegion {
-        PageRegion { start: start * P, end: end * P, categories }
+        PageRegion {
+            start: start * P,
+            end: end * P,
+            categories,
+        }
     }
 
     /// Feeds single pages `(page, categories)` and flushes into a "user" vector
@@ -242,7 +250,10 @@ mod tests {
         let pages: Vec<_> = (0..600).map(|i| (2 * i + 1, 1)).collect();
         let (v, end) = scan(&pages, 1000, u64::MAX);
         assert_eq!(v.len(), 600);
-        assert!(v.iter().zip(&pages).all(|(r, &(p, _))| r.start == p * P && r.end == (p + 1) * P));
+        assert!(v
+            .iter()
+            .zip(&pages)
+            .all(|(r, &(p, _))| r.start == p * P && r.end == (p + 1) * P));
         // walk_end keeps the first chunk's stop, as in C (the caller sets it to
         // `end` only when nothing set it).
         assert_eq!(end, Some(1025 * P));

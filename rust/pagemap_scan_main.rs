@@ -109,11 +109,28 @@ mod abi_check {
         };
     }
 
-    same_layout!(PmScanArg, pm_scan_arg, size, flags, start, end, walk_end, vec, vec_len,
-        max_pages, category_inverted, category_mask, category_anyof_mask, return_mask);
+    same_layout!(
+        PmScanArg,
+        pm_scan_arg,
+        size,
+        flags,
+        start,
+        end,
+        walk_end,
+        vec,
+        vec_len,
+        max_pages,
+        category_inverted,
+        category_mask,
+        category_anyof_mask,
+        return_mask
+    );
     same_layout!(PageRegion, page_region, start, end, categories);
 
     const _: () = assert!(crate::args::PAGE_SIZE == kernel::page::PAGE_SIZE as u64);
-    const _: () = assert!(crate::uapi::PAGE_IS_SOFT_DIRTY == kernel::bindings::PAGE_IS_SOFT_DIRTY as u64);
-    const _: () = assert!(crate::uapi::PM_SCAN_CHECK_WPASYNC == kernel::bindings::PM_SCAN_CHECK_WPASYNC as u64);
+    const _: () =
+        assert!(crate::uapi::PAGE_IS_SOFT_DIRTY == kernel::bindings::PAGE_IS_SOFT_DIRTY as u64);
+    const _: () = assert!(
+        crate::uapi::PM_SCAN_CHECK_WPASYNC == kernel::bindings::PM_SCAN_CHECK_WPASYNC as u64
+    );
 }

@@ -89,7 +89,9 @@ impl<'a> Scan<'a> {
         // SAFETY: the mmap lock is held (`mm`), `start < end`, and `self`
         // outlives the call; during it, only the callbacks reach `self`,
         // through `private`, one at a time.
-        let ret = unsafe { sys::pms_walk_page_range(mm.as_raw(), start as c_ulong, end as c_ulong, private) };
+        let ret = unsafe {
+            sys::pms_walk_page_range(mm.as_raw(), start as c_ulong, end as c_ulong, private)
+        };
         match ret {
             0 => Ok(()),
             e if e == ENOSPC.to_errno() => Err(Stop::Full),
@@ -180,7 +182,8 @@ unsafe extern "C" fn pms_walk_pmd(
 
     // SAFETY: `pmd` is the walk's pmd in `vma`, under the mmap lock.
     if let Some(thp) = unsafe { ThpLock::new(vma, pmd) } {
-        let categories = scan.vma_categories | thp.facts(start as c_ulong, scan.want_file).thp_categories();
+        let categories =
+            scan.vma_categories | thp.facts(start as c_ulong, scan.want_file).thp_categories();
         return scan.report(categories, start, end);
     }
 
@@ -258,5 +261,9 @@ unsafe extern "C" fn pms_walk_hugetlb(
     let (scan, _vma) = unsafe { state(walk) };
     // SAFETY: the `hugetlb_entry` arguments, passed on.
     let facts = unsafe { pgtable::hugetlb_facts(walk, start, ptep) };
-    scan.report(scan.vma_categories | facts.hugetlb_categories(), start as u64, end as u64)
+    scan.report(
+        scan.vma_categories | facts.hugetlb_categories(),
+        start as u64,
+        end as u64,
+    )
 }

@@ -11,6 +11,12 @@ finish() { dmesg >"$res/dmesg.txt"; echo "$1" >"$res/finished"; exit 0; }
 
 echo 64 >/proc/sys/vm/nr_hugepages
 note "hugetlb pages reserved: $(cat /proc/sys/vm/nr_hugepages)"
+if mkswap /dev/vda >/dev/null 2>&1 && swapon /dev/vda; then
+	note "swap: $(awk 'NR > 1 { print $1, $3 " KiB" }' /proc/swaps)"
+else
+	note "swap: none (no /dev/vda); swap tests will fail"
+fi
+note "THP: $(cat /sys/kernel/mm/transparent_hugepage/enabled)"
 note "kernel: $(uname -r)"
 
 if ! insmod ./pagemap_scan.ko 2>>"$res/guest.log"; then
