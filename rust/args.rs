@@ -77,7 +77,7 @@ pub fn validate(arg: &PmScanArg, space: &impl UserSpace) -> Result<ScanRequest, 
     let end = space.untag(arg.end);
     let vec = space.untag(arg.vec);
 
-    if !start.is_multiple_of(PAGE_SIZE) {
+    if start & (PAGE_SIZE - 1) != 0 {
         return Err(ArgError::Invalid);
     }
     // C passes `end - start` unchecked: an `end` below `start` wraps to a huge
