@@ -38,7 +38,7 @@ test)
 	echo "$cycles" >"$res/cycles"
 	;;
 demo)
-	target/release/pagemap_scan_demo 2>&1 | tee "$res/demo.txt"
+	target/release/pagemap_scan_demo >"$res/demo.txt" 2>&1
 	rmmod pagemap_scan
 	;;
 esac

@@ -39,6 +39,7 @@ fi
 # dmesg of the whole boot: any of these fails the run.
 splats=$(grep -E 'BUG|WARNING|Oops|KASAN|lockdep|general protection' "$res/dmesg.txt")
 if [ "$mode" = demo ]; then
+	cat "$res/demo.txt"
 	[ -z "$splats" ] || { echo "$splats"; die "vm: kernel splat in dmesg"; }
 	exit 0
 fi
