@@ -32,6 +32,12 @@ impl Facts {
         self.0 & bit != 0
     }
 
+    /// Write-protected by userfaultfd already: neither reported written nor
+    /// protected again.
+    pub fn is_uffd_wp(self) -> bool {
+        self.has(Self::UFFD_WP)
+    }
+
     /// `bit` if this entry has `fact`, else 0.
     fn map(self, fact: u8, category: u64) -> u64 {
         if self.has(fact) {

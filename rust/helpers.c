@@ -20,6 +20,7 @@
 #include <linux/hugetlb.h>
 #include <linux/kprobes.h>
 #include <linux/miscdevice.h>
+#include <linux/mmu_notifier.h>
 #include <linux/module.h>
 #include <linux/pagewalk.h>
 #include <linux/sched/mm.h>
@@ -164,6 +165,26 @@ static struct {
 #ifdef CONFIG_USERFAULTFD
 	bool (*userfaultfd_wp_async)(struct vm_area_struct *vma);
 	bool (*userfaultfd_wp_unpopulated)(struct vm_area_struct *vma);
+	long (*uffd_wp_range)(struct vm_area_struct *vma, unsigned long start, unsigned long len,
+			      bool enable_wp);
+#endif
+	void (*flush_tlb_mm_range)(struct mm_struct *mm, unsigned long start, unsigned long end,
+				   unsigned int stride_shift, bool freed_tables);
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+	pmd_t (*pmdp_invalidate_ad)(struct vm_area_struct *vma, unsigned long address,
+				    pmd_t *pmdp);
+	void (*__split_huge_pmd)(struct vm_area_struct *vma, pmd_t *pmd, unsigned long address,
+				 bool freeze, struct folio *folio);
+#endif
+#ifdef CONFIG_HUGETLB_PAGE
+	pte_t *(*huge_pte_alloc)(struct mm_struct *mm, struct vm_area_struct *vma,
+				 unsigned long addr, unsigned long sz);
+	bool (*is_hugetlb_entry_migration)(pte_t pte);
+	bool (*is_hugetlb_entry_hwpoisoned)(pte_t pte);
+#endif
+#ifdef CONFIG_MMU_NOTIFIER
+	int (*__mmu_notifier_invalidate_range_start)(struct mmu_notifier_range *range);
+	void (*__mmu_notifier_invalidate_range_end)(struct mmu_notifier_range *range);
 #endif
 } pms_ksyms;
 
@@ -181,6 +202,21 @@ static const struct pms_ksym_slot pms_ksym_table[] = {
 #ifdef CONFIG_USERFAULTFD
 	PMS_FUNC(userfaultfd_wp_async),
 	PMS_FUNC(userfaultfd_wp_unpopulated),
+	PMS_FUNC(uffd_wp_range),
+#endif
+	PMS_FUNC(flush_tlb_mm_range),
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+	PMS_FUNC(pmdp_invalidate_ad),
+	PMS_FUNC(__split_huge_pmd),
+#endif
+#ifdef CONFIG_HUGETLB_PAGE
+	PMS_FUNC(huge_pte_alloc),
+	PMS_FUNC(is_hugetlb_entry_migration),
+	PMS_FUNC(is_hugetlb_entry_hwpoisoned),
+#endif
+#ifdef CONFIG_MMU_NOTIFIER
+	PMS_FUNC(__mmu_notifier_invalidate_range_start),
+	PMS_FUNC(__mmu_notifier_invalidate_range_end),
 #endif
 };
 
@@ -204,6 +240,67 @@ int pms_walk_page_range(struct mm_struct *mm, unsigned long start, unsigned long
 			void *private)
 {
 	return pms_ksyms.walk_page_range(mm, start, end, &pms_scan_ops, private);
+}
+
+#ifdef CONFIG_MMU_NOTIFIER
+/* mmu_notifier_invalidate_range_start/end(), inline on non-exported functions. */
+static void pms_mmu_notifier_start(struct mmu_notifier_range *range)
+{
+	might_sleep();
+	if (mm_has_notifiers(range->mm)) {
+		range->flags |= MMU_NOTIFIER_RANGE_BLOCKABLE;
+		pms_ksyms.__mmu_notifier_invalidate_range_start(range);
+	}
+}
+
+static void pms_mmu_notifier_end(struct mmu_notifier_range *range)
+{
+	might_sleep();
+	if (mm_has_notifiers(range->mm))
+		pms_ksyms.__mmu_notifier_invalidate_range_end(range);
+}
+#else
+#define pms_mmu_notifier_start mmu_notifier_invalidate_range_start
+#define pms_mmu_notifier_end mmu_notifier_invalidate_range_end
+#endif
+
+/*
+ * A write-protecting walk: the protection change of [start, end) is announced
+ * to mmu notifiers around it. The range is this chunk's, set anew per call.
+ */
+int pms_walk_page_range_wp(struct mm_struct *mm, unsigned long start, unsigned long end,
+			   void *private)
+{
+	struct mmu_notifier_range range;
+	int ret;
+
+	mmu_notifier_range_init(&range, MMU_NOTIFY_PROTECTION_VMA, 0, mm, start, end);
+	pms_mmu_notifier_start(&range);
+	ret = pms_walk_page_range(mm, start, end, private);
+	pms_mmu_notifier_end(&range);
+	return ret;
+}
+
+/* flush_tlb_range(), a macro on the non-exported flush_tlb_mm_range(). */
+void pms_flush_tlb_range(struct vm_area_struct *vma, unsigned long start, unsigned long end)
+{
+	unsigned int shift = PAGE_SHIFT;
+
+#ifdef CONFIG_HUGETLB_PAGE
+	if (vma->vm_flags & VM_HUGETLB)
+		shift = huge_page_shift(hstate_vma(vma));
+#endif
+	pms_ksyms.flush_tlb_mm_range(vma->vm_mm, start, end, shift, false);
+}
+
+void pms_lazy_mmu_enter(void)
+{
+	arch_enter_lazy_mmu_mode();
+}
+
+void pms_lazy_mmu_leave(void)
+{
+	arch_leave_lazy_mmu_mode();
 }
 
 void *pms_walk_private(struct mm_walk *walk)
@@ -326,6 +423,24 @@ void pms_pte_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep,
 		facts[i] = pms_pte_facts_one(vma, addr, ptep_get(ptep + i), want_file);
 }
 
+/* Sets uffd-wp on pte @index of a locked table: present, swap, or empty (a marker). */
+void pms_pte_make_wp(struct vm_area_struct *vma, unsigned long addr, pte_t *table,
+		     unsigned int index)
+{
+	pte_t *pte = table + index;
+	pte_t ptent = ptep_get(pte);
+
+	if (pte_present(ptent)) {
+		pte_t old = ptep_modify_prot_start(vma, addr, pte);
+
+		ptep_modify_prot_commit(vma, addr, pte, old, pte_mkuffd_wp(old));
+	} else if (is_swap_pte(ptent)) {
+		set_pte_at(vma->vm_mm, addr, pte, pte_swp_mkuffd_wp(ptent));
+	} else {
+		set_pte_at(vma->vm_mm, addr, pte, make_pte_marker(PTE_MARKER_UFFD_WP));
+	}
+}
+
 /* pmd_trans_huge_lock(): the pmd lock if @pmd maps a THP (or a swap entry), else NULL. */
 spinlock_t *pms_thp_lock(pmd_t *pmd, struct vm_area_struct *vma)
 {
@@ -375,6 +490,35 @@ u8 pms_thp_facts(struct vm_area_struct *vma, unsigned long addr, pmd_t *pmdp, bo
 	return facts;
 }
 
+/* Sets uffd-wp on a locked THP pmd and flushes [addr, end). */
+void pms_thp_make_wp(struct vm_area_struct *vma, unsigned long addr, unsigned long end,
+		     pmd_t *pmdp)
+{
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+	pmd_t pmd = *pmdp;
+
+	if (pmd_present(pmd)) {
+		pmd_t old = pms_ksyms.pmdp_invalidate_ad(vma, addr, pmdp);
+
+		set_pmd_at(vma->vm_mm, addr, pmdp, pmd_mkuffd_wp(old));
+	} else if (is_migration_entry(pmd_to_swp_entry(pmd))) {
+		set_pmd_at(vma->vm_mm, addr, pmdp, pmd_swp_mkuffd_wp(pmd));
+	}
+	pms_flush_tlb_range(vma, addr, end);
+#endif
+}
+
+/* split_huge_pmd(), a macro on the non-exported __split_huge_pmd(). Unlocked. */
+void pms_thp_split(struct vm_area_struct *vma, pmd_t *pmd, unsigned long addr)
+{
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+	pmd_t val = pmdp_get_lockless(pmd);
+
+	if (is_swap_pmd(val) || pmd_trans_huge(val) || pmd_devmap(val))
+		pms_ksyms.__split_huge_pmd(vma, pmd, addr, false, NULL);
+#endif
+}
+
 /*
  * Decodes a hugetlb entry. PMS_F_FILE is always decoded: C reports it for
  * every present hugetlb page, and hugetlb pages cannot be swapped.
@@ -404,4 +548,105 @@ u8 pms_hugetlb_facts(struct mm_walk *walk, unsigned long addr, pte_t *ptep)
 	}
 #endif
 	return facts;
+}
+
+#ifdef CONFIG_HUGETLB_PAGE
+/* The locks C holds to write-protect a hugetlb entry. */
+spinlock_t *pms_hugetlb_lock(struct mm_walk *walk, pte_t *ptep)
+{
+	struct vm_area_struct *vma = walk->vma;
+
+	i_mmap_lock_write(vma->vm_file->f_mapping);
+	return huge_pte_lock(hstate_vma(vma), vma->vm_mm, ptep);
+}
+
+void pms_hugetlb_unlock(struct mm_walk *walk, spinlock_t *ptl)
+{
+	spin_unlock(ptl);
+	i_mmap_unlock_write(walk->vma->vm_file->f_mapping);
+}
+
+unsigned long pms_hugetlb_page_size(struct mm_walk *walk)
+{
+	return huge_page_size(hstate_vma(walk->vma));
+}
+
+static void pms_make_uffd_wp_huge_pte(struct vm_area_struct *vma, unsigned long addr,
+				      pte_t *ptep, pte_t ptent)
+{
+	unsigned long psize;
+
+	if (pms_ksyms.is_hugetlb_entry_hwpoisoned(ptent) || is_pte_marker(ptent))
+		return;
+	psize = huge_page_size(hstate_vma(vma));
+	if (pms_ksyms.is_hugetlb_entry_migration(ptent)) {
+		set_huge_pte_at(vma->vm_mm, addr, ptep, pte_swp_mkuffd_wp(ptent), psize);
+	} else if (!huge_pte_none(ptent)) {
+		pte_t old = huge_ptep_modify_prot_start(vma, addr, ptep);
+
+		huge_ptep_modify_prot_commit(vma, addr, ptep, old, huge_pte_mkuffd_wp(old));
+	} else {
+		set_huge_pte_at(vma->vm_mm, addr, ptep, make_pte_marker(PTE_MARKER_UFFD_WP), psize);
+	}
+}
+
+/* Write-protects the whole hugetlb page at @addr, locked by pms_hugetlb_lock(). */
+void pms_hugetlb_make_wp(struct mm_walk *walk, unsigned long addr, pte_t *ptep)
+{
+	struct vm_area_struct *vma = walk->vma;
+
+	pms_make_uffd_wp_huge_pte(vma, addr, ptep, huge_ptep_get(walk->mm, addr, ptep));
+	pms_flush_tlb_range(vma, addr, addr + huge_page_size(hstate_vma(vma)));
+}
+
+/*
+ * Write-protects unpopulated hugetlb entries of [addr, end) with markers, as
+ * the C scan does inline (uffd_wp_range() would take the hugetlb VMA lock the
+ * walker already holds for reading).
+ */
+int pms_hugetlb_hole_wp(struct vm_area_struct *vma, unsigned long addr, unsigned long end)
+{
+	struct hstate *h = hstate_vma(vma);
+	unsigned long psize = huge_page_size(h);
+	struct mm_struct *mm = vma->vm_mm;
+
+	for (addr = ALIGN_DOWN(addr, psize); addr < end; addr += psize) {
+		pte_t *ptep = pms_ksyms.huge_pte_alloc(mm, vma, addr, psize);
+		spinlock_t *ptl;
+		pte_t pte;
+
+		if (!ptep)
+			return -ENOMEM;
+		i_mmap_lock_write(vma->vm_file->f_mapping);
+		ptl = huge_pte_lock(h, mm, ptep);
+		pte = huge_ptep_get(mm, addr, ptep);
+		pms_make_uffd_wp_huge_pte(vma, addr, ptep, pte);
+		/* A none entry has no TLB entry to flush, unless a fault raced in. */
+		if (!huge_pte_none(pte))
+			pms_flush_tlb_range(vma, addr, addr + psize);
+		spin_unlock(ptl);
+		i_mmap_unlock_write(vma->vm_file->f_mapping);
+	}
+	return 0;
+}
+#else
+/* Never called: without hugetlb there is no hugetlb_entry op and no hugetlb VMA. */
+spinlock_t *pms_hugetlb_lock(struct mm_walk *walk, pte_t *ptep) { return NULL; }
+void pms_hugetlb_unlock(struct mm_walk *walk, spinlock_t *ptl) {}
+unsigned long pms_hugetlb_page_size(struct mm_walk *walk) { return 0; }
+void pms_hugetlb_make_wp(struct mm_walk *walk, unsigned long addr, pte_t *ptep) {}
+int pms_hugetlb_hole_wp(struct vm_area_struct *vma, unsigned long addr, unsigned long end)
+{
+	return 0;
+}
+#endif /* CONFIG_HUGETLB_PAGE */
+
+/* uffd_wp_range(vma, start, len, true): markers over an unpopulated range. */
+long pms_uffd_wp_range(struct vm_area_struct *vma, unsigned long start, unsigned long len)
+{
+#ifdef CONFIG_USERFAULTFD
+	return pms_ksyms.uffd_wp_range(vma, start, len, true);
+#else
+	return 0;
+#endif
 }

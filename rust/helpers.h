@@ -82,4 +82,22 @@ spinlock_t *pms_thp_lock(pmd_t *pmd, struct vm_area_struct *vma);
 u8 pms_thp_facts(struct vm_area_struct *vma, unsigned long addr, pmd_t *pmdp, bool want_file);
 u8 pms_hugetlb_facts(struct mm_walk *walk, unsigned long addr, pte_t *ptep);
 
+/* Write-protection. */
+int pms_walk_page_range_wp(struct mm_struct *mm, unsigned long start, unsigned long end,
+			   void *private);
+void pms_flush_tlb_range(struct vm_area_struct *vma, unsigned long start, unsigned long end);
+void pms_lazy_mmu_enter(void);
+void pms_lazy_mmu_leave(void);
+void pms_pte_make_wp(struct vm_area_struct *vma, unsigned long addr, pte_t *table,
+		     unsigned int index);
+void pms_thp_make_wp(struct vm_area_struct *vma, unsigned long addr, unsigned long end,
+		     pmd_t *pmdp);
+void pms_thp_split(struct vm_area_struct *vma, pmd_t *pmd, unsigned long addr);
+spinlock_t *pms_hugetlb_lock(struct mm_walk *walk, pte_t *ptep);
+void pms_hugetlb_unlock(struct mm_walk *walk, spinlock_t *ptl);
+unsigned long pms_hugetlb_page_size(struct mm_walk *walk);
+void pms_hugetlb_make_wp(struct mm_walk *walk, unsigned long addr, pte_t *ptep);
+int pms_hugetlb_hole_wp(struct vm_area_struct *vma, unsigned long addr, unsigned long end);
+long pms_uffd_wp_range(struct vm_area_struct *vma, unsigned long start, unsigned long len);
+
 #endif

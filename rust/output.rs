@@ -121,6 +121,28 @@ impl<'a> Collector<'a> {
         true
     }
 
+    /// Takes back `[addr, end)`, just reported by [`Collector::output`], when it
+    /// could not be write-protected as a whole.
+    pub fn backout(&mut self, addr: u64, end: u64) {
+        if !self.has_vector() {
+            return;
+        }
+        let cur = &mut self.buf[self.index];
+        if cur.start != addr {
+            cur.end = addr;
+        } else {
+            cur.start = 0;
+            cur.end = 0;
+        }
+        self.found_pages -= (end - addr) / PAGE_SIZE;
+    }
+
+    /// Records that the walk must resume at `addr` (a hugetlb page that could
+    /// not be protected whole).
+    pub fn stop_at(&mut self, addr: u64) {
+        self.walk_end = Some(addr);
+    }
+
     /// The regions ready to be copied to the user's vector.
     pub fn pending(&self) -> &[PageRegion] {
         let Some(cur) = self.buf.get(self.index) else {
@@ -257,6 +279,26 @@ mod tests {
         // walk_end keeps the first chunk's stop, as in C (the caller sets it to
         // `end` only when nothing set it).
         assert_eq!(end, Some(1025 * P));
+    }
+
+    #[test]
+    fn backout_trims_or_drops_the_last_region() {
+        let mut buf = vec![PageRegion::default(); 4];
+        let mut c = Collector::new(&mut buf, 4, !0, u64::MAX);
+        let mut end = 3 * P;
+        c.output(1, P, &mut end).unwrap();
+        // A huge page that extended the region is taken back off its end...
+        let mut end = 515 * P;
+        c.output(1, 3 * P, &mut end).unwrap();
+        c.backout(3 * P, 515 * P);
+        assert_eq!(c.pending(), [region(1, 3, 1)]);
+        // ...and one that started a region of its own goes entirely.
+        let mut end = 1024 * P;
+        c.output(2, 512 * P, &mut end).unwrap();
+        c.backout(512 * P, 1024 * P);
+        assert_eq!(c.pending(), [region(1, 3, 1)]);
+        // The pages are no longer counted against max_pages.
+        assert_eq!(c.found_pages, 2);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Locked page tables, as types: a value of [`PteTable`] or [`ThpLock`] is
 //! the page-table lock, released on drop, and the only way to decode entries.
 
+use crate::args::PAGE_SIZE;
 use crate::category::Facts;
 use crate::sys::{self, MmWalk, Pmd, Pte, Spinlock, Vma};
 use core::ptr::NonNull;
@@ -16,6 +17,8 @@ use kernel::ffi::{c_uint, c_ulong};
 /// until drop.
 pub(crate) struct PteTable {
     vma: *mut Vma,
+    /// The address `pte` maps.
+    addr: c_ulong,
     pte: NonNull<Pte>,
     ptl: *mut Spinlock,
 }
@@ -32,24 +35,46 @@ impl PteTable {
         // SAFETY: the caller's contract is the function's.
         let pte = NonNull::new(unsafe { sys::pms_pte_map_lock(vma, pmd, addr, &mut ptl) })?;
         // INVARIANT: mapped and locked just now.
-        Some(PteTable { vma, pte, ptl })
+        Some(PteTable {
+            vma,
+            addr,
+            pte,
+            ptl,
+        })
     }
 
-    /// Decodes one fact byte per entry into `facts`, for addresses from `addr`,
-    /// the address this table was mapped at.
-    pub(crate) fn facts(&self, addr: c_ulong, facts: &mut [u8], want_file: bool) {
+    /// Decodes one fact byte per entry into `facts`, from the mapped address on.
+    ///
+    /// `facts` must not reach past the pmd (the walker's range never does).
+    pub(crate) fn facts(&self, facts: &mut [u8], want_file: bool) {
         // SAFETY: the table is mapped and locked (type invariant); `facts.len()`
-        // entries from `addr` lie under one pmd, which is the caller's range.
+        // entries from `addr` lie under one pmd (the caller's range).
         unsafe {
             sys::pms_pte_facts(
                 self.vma,
-                addr,
+                self.addr,
                 self.pte.as_ptr(),
                 facts.len() as c_uint,
                 want_file,
                 facts.as_mut_ptr(),
             )
         };
+    }
+
+    /// Write-protects the entry of `addr`, an address of this table at or
+    /// after the mapped one.
+    pub(crate) fn make_wp(&self, addr: c_ulong) {
+        // `Pte` is opaque to Rust (zero-sized): C indexes the table.
+        let index = ((addr - self.addr) / PAGE_SIZE as c_ulong) as c_uint;
+        // SAFETY: locked (type invariant); `index` is inside the table, as
+        // `addr` is inside the caller's range under this pmd.
+        unsafe { sys::pms_pte_make_wp(self.vma, addr, self.pte.as_ptr(), index) };
+    }
+
+    /// Flushes the TLB for `[start, end)` of this table's VMA.
+    pub(crate) fn flush(&self, start: c_ulong, end: c_ulong) {
+        // SAFETY: the VMA is valid while the table is locked (type invariant).
+        unsafe { sys::pms_flush_tlb_range(self.vma, start, end) };
     }
 }
 
@@ -89,12 +114,75 @@ impl ThpLock {
         // SAFETY: the pmd is locked and maps a THP of `vma` (type invariant).
         Facts(unsafe { sys::pms_thp_facts(self.vma, addr, self.pmd, want_file) })
     }
+
+    /// Write-protects the whole huge page `[addr, end)` and flushes it.
+    pub(crate) fn make_wp(&self, addr: c_ulong, end: c_ulong) {
+        // SAFETY: the pmd is locked and maps a THP of `vma` (type invariant).
+        unsafe { sys::pms_thp_make_wp(self.vma, addr, end, self.pmd) };
+    }
+
+    /// Unlocks, then splits the huge page into a page table of ptes.
+    pub(crate) fn split(self, addr: c_ulong) {
+        let (vma, pmd) = (self.vma, self.pmd);
+        drop(self);
+        // SAFETY: `pmd` is a pmd of `vma` under the mmap lock; its lock is released.
+        unsafe { sys::pms_thp_split(vma, pmd, addr) };
+    }
 }
 
 impl Drop for ThpLock {
     fn drop(&mut self) {
         // SAFETY: held (type invariant); released once, here.
         unsafe { sys::pms_spin_unlock(self.ptl.as_ptr()) };
+    }
+}
+
+/// A hugetlb entry locked for write-protection (`i_mmap_lock_write` and the
+/// hugetlb pte lock, as C takes them).
+///
+/// # Invariants
+///
+/// Both locks are held for `ptep`, an entry of the current VMA of `walk`, until drop.
+pub(crate) struct HugetlbLock {
+    walk: *mut MmWalk,
+    ptep: *mut Pte,
+    ptl: *mut Spinlock,
+}
+
+impl HugetlbLock {
+    /// # Safety
+    ///
+    /// Called from the `hugetlb_entry` callback of `walk` with its `ptep`.
+    pub(crate) unsafe fn new(walk: *mut MmWalk, ptep: *mut Pte) -> Self {
+        // SAFETY: the caller's contract.
+        let ptl = unsafe { sys::pms_hugetlb_lock(walk, ptep) };
+        // INVARIANT: locked just now.
+        HugetlbLock { walk, ptep, ptl }
+    }
+
+    /// Decodes the entry, which maps `addr`.
+    pub(crate) fn facts(&self, addr: c_ulong) -> Facts {
+        // SAFETY: a locked entry of the walk (type invariant).
+        unsafe { hugetlb_facts(self.walk, addr, self.ptep) }
+    }
+
+    /// The size of the VMA's huge pages.
+    pub(crate) fn page_size(&self) -> c_ulong {
+        // SAFETY: the walk's VMA is valid (type invariant).
+        unsafe { sys::pms_hugetlb_page_size(self.walk) }
+    }
+
+    /// Write-protects the huge page at `addr` and flushes it.
+    pub(crate) fn make_wp(&self, addr: c_ulong) {
+        // SAFETY: a locked entry of the walk (type invariant).
+        unsafe { sys::pms_hugetlb_make_wp(self.walk, addr, self.ptep) };
+    }
+}
+
+impl Drop for HugetlbLock {
+    fn drop(&mut self) {
+        // SAFETY: held (type invariant); released once, here.
+        unsafe { sys::pms_hugetlb_unlock(self.walk, self.ptl) };
     }
 }
 

@@ -8,7 +8,7 @@
 
 use core::marker::{PhantomData, PhantomPinned};
 use kernel::bindings::mm_struct;
-use kernel::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
+use kernel::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 
 /// Declares C types that Rust only handles by pointer (the nomicon's opaque-type pattern).
 macro_rules! opaque {
@@ -116,6 +116,38 @@ extern "C" {
         -> u8;
     /// Decodes a hugetlb entry into `PMS_F_*` facts.
     pub(crate) fn pms_hugetlb_facts(walk: *mut MmWalk, addr: c_ulong, ptep: *mut Pte) -> u8;
+
+    /// [`pms_walk_page_range`] inside an mmu-notifier protection-change range.
+    pub(crate) fn pms_walk_page_range_wp(
+        mm: *mut mm_struct,
+        start: c_ulong,
+        end: c_ulong,
+        private: *mut c_void,
+    ) -> c_int;
+    /// `flush_tlb_range()`.
+    pub(crate) fn pms_flush_tlb_range(vma: *mut Vma, start: c_ulong, end: c_ulong);
+    /// `arch_enter_lazy_mmu_mode()`.
+    pub(crate) fn pms_lazy_mmu_enter();
+    /// `arch_leave_lazy_mmu_mode()`.
+    pub(crate) fn pms_lazy_mmu_leave();
+    /// Sets uffd-wp on entry `index` of a locked pte table (a marker on an empty one).
+    pub(crate) fn pms_pte_make_wp(vma: *mut Vma, addr: c_ulong, table: *mut Pte, index: c_uint);
+    /// Sets uffd-wp on a locked THP pmd and flushes its range.
+    pub(crate) fn pms_thp_make_wp(vma: *mut Vma, addr: c_ulong, end: c_ulong, pmd: *mut Pmd);
+    /// `split_huge_pmd()`; the pmd lock must not be held.
+    pub(crate) fn pms_thp_split(vma: *mut Vma, pmd: *mut Pmd, addr: c_ulong);
+    /// Takes `i_mmap_lock_write` and the hugetlb pte lock of the walk's VMA.
+    pub(crate) fn pms_hugetlb_lock(walk: *mut MmWalk, ptep: *mut Pte) -> *mut Spinlock;
+    /// Releases [`pms_hugetlb_lock`].
+    pub(crate) fn pms_hugetlb_unlock(walk: *mut MmWalk, ptl: *mut Spinlock);
+    /// The huge page size of the walk's VMA.
+    pub(crate) fn pms_hugetlb_page_size(walk: *mut MmWalk) -> c_ulong;
+    /// Write-protects the locked hugetlb entry at `addr` and flushes it.
+    pub(crate) fn pms_hugetlb_make_wp(walk: *mut MmWalk, addr: c_ulong, ptep: *mut Pte);
+    /// Installs uffd-wp markers on the unpopulated hugetlb entries of a range.
+    pub(crate) fn pms_hugetlb_hole_wp(vma: *mut Vma, addr: c_ulong, end: c_ulong) -> c_int;
+    /// `uffd_wp_range(vma, start, len, true)`.
+    pub(crate) fn pms_uffd_wp_range(vma: *mut Vma, start: c_ulong, len: c_ulong) -> c_long;
 }
 
 /// One non-exported kernel function the C side calls (`struct pms_ksym_slot`).

@@ -3,20 +3,25 @@
 //! One chunk of a scan: `walk_page_range()` over the bound mm, with the
 //! `mm_walk_ops` callbacks below (the ops table is in `helpers.c`). Each
 //! callback turns entries into categories, matches them and feeds the
-//! collector; the first output that does not fit ends the walk.
+//! collector; the first output that does not fit ends the walk. With
+//! `PM_SCAN_WP_MATCHING`, written pages that were reported are write-protected
+//! in the same callback, under the same page-table lock, with one TLB flush
+//! per page table over the protected span.
 
 use crate::args::{ScanRequest, PAGE_SIZE};
-use crate::category::{self, Matcher};
+use crate::category::{self, Facts, Matcher};
 use crate::mm::MmapReadGuard;
 use crate::output::{Collector, Full};
-use crate::pgtable::{self, PteTable, ThpLock};
+use crate::pgtable::{self, HugetlbLock, PteTable, ThpLock};
 use crate::sys::{self, MmWalk, Pmd, Pte, Vma};
-use crate::uapi::{PAGE_IS_FILE, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING};
-use kernel::ffi::{c_int, c_ulong, c_void};
+use crate::uapi::{PAGE_IS_FILE, PAGE_IS_WRITTEN, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING};
+use kernel::ffi::{c_int, c_long, c_ulong, c_void};
 use kernel::prelude::*;
 
 /// Entries of one page table.
 const PTRS_PER_PTE: usize = 512;
+/// The size of a THP mapped by one pmd.
+const HPAGE_PMD_SIZE: u64 = PTRS_PER_PTE as u64 * PAGE_SIZE;
 
 /// The `PMS_VMA_*` facts of a VMA (`helpers.h`).
 #[derive(Clone, Copy)]
@@ -54,11 +59,23 @@ pub(crate) enum Stop {
 pub(crate) struct Scan<'a> {
     flags: u64,
     matcher: Matcher,
+    /// `category_mask == return_mask == PAGE_IS_WRITTEN` and nothing else.
+    written_only: bool,
     want_file: bool,
     /// Categories of the VMA being walked, set by `pms_walk_test_vma`.
     vma_categories: u64,
     /// Where matching pages go.
     pub(crate) out: Collector<'a>,
+}
+
+/// What a loop over one page table did.
+struct PteRun {
+    /// The callback's return value.
+    ret: c_int,
+    /// Where the loop stopped (the table's end, or the page that did not fit).
+    stop: u64,
+    /// The first write-protected address, if any.
+    first_wp: Option<u64>,
 }
 
 impl<'a> Scan<'a> {
@@ -72,10 +89,18 @@ impl<'a> Scan<'a> {
                 required: req.category_mask,
                 anyof: req.category_anyof_mask,
             },
+            written_only: req.category_inverted == 0
+                && req.category_anyof_mask == 0
+                && req.category_mask == PAGE_IS_WRITTEN
+                && req.return_mask == PAGE_IS_WRITTEN,
             want_file: interest & PAGE_IS_FILE != 0,
             vma_categories: 0,
             out,
         }
+    }
+
+    fn write_protect(&self) -> bool {
+        self.flags & PM_SCAN_WP_MATCHING != 0
     }
 
     /// Walks `[start, end)` of the locked mm.
@@ -86,11 +111,16 @@ impl<'a> Scan<'a> {
         end: u64,
     ) -> core::result::Result<(), Stop> {
         let private = (self as *mut Self).cast::<c_void>();
+        let (start, end) = (start as c_ulong, end as c_ulong);
         // SAFETY: the mmap lock is held (`mm`), `start < end`, and `self`
         // outlives the call; during it, only the callbacks reach `self`,
         // through `private`, one at a time.
         let ret = unsafe {
-            sys::pms_walk_page_range(mm.as_raw(), start as c_ulong, end as c_ulong, private)
+            if self.write_protect() {
+                sys::pms_walk_page_range_wp(mm.as_raw(), start, end, private)
+            } else {
+                sys::pms_walk_page_range(mm.as_raw(), start, end, private)
+            }
         };
         match ret {
             0 => Ok(()),
@@ -99,20 +129,108 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// Reports `[addr, end)` if `categories` match; the callback's return value.
-    fn report(&mut self, categories: u64, addr: u64, end: u64) -> c_int {
-        if !self.matcher.page(categories) {
-            return 0;
-        }
-        let mut end = end;
-        self.output(categories, addr, &mut end)
-    }
-
+    /// Reports `[addr, *end)` with `categories`, cutting `*end` back to what
+    /// fit; the callback's return value.
     fn output(&mut self, categories: u64, addr: u64, end: &mut u64) -> c_int {
         match self.out.output(categories, addr, end) {
             Ok(()) => 0,
             Err(Full) => ENOSPC.to_errno(),
         }
+    }
+
+    /// A THP pmd as a whole; `None` when it had to be split to write-protect
+    /// part of it, and its ptes are to be walked instead.
+    fn thp(&mut self, thp: ThpLock, start: u64, end: u64) -> Option<c_int> {
+        let categories =
+            self.vma_categories | thp.facts(start as c_ulong, self.want_file).thp_categories();
+        if !self.matcher.page(categories) {
+            return Some(0);
+        }
+        let mut end = end;
+        let ret = self.output(categories, start, &mut end);
+        if start == end || !self.write_protect() || categories & PAGE_IS_WRITTEN == 0 {
+            return Some(ret);
+        }
+        if end != start + HPAGE_PMD_SIZE {
+            // Only part of the huge page is reported: protect it as ptes.
+            thp.split(start as c_ulong);
+            self.out.backout(start, end);
+            return None;
+        }
+        thp.make_wp(start as c_ulong, end as c_ulong);
+        Some(ret)
+    }
+
+    /// The general case: each pte is categorised, matched and reported; a
+    /// reported written pte is write-protected when asked.
+    fn ptes(&mut self, table: &PteTable, start: u64, facts: &[u8]) -> PteRun {
+        let mut run = PteRun {
+            ret: 0,
+            stop: start,
+            first_wp: None,
+        };
+        for &f in facts {
+            let addr = run.stop;
+            let categories = self.vma_categories | Facts(f).pte_categories();
+            if self.matcher.page(categories) {
+                let mut next = addr + PAGE_SIZE;
+                run.ret = self.output(categories, addr, &mut next);
+                if next == addr {
+                    break;
+                }
+                if self.write_protect() && categories & PAGE_IS_WRITTEN != 0 {
+                    table.make_wp(addr as c_ulong);
+                    run.first_wp.get_or_insert(addr);
+                }
+            }
+            run.stop += PAGE_SIZE;
+        }
+        run
+    }
+
+    /// `category_mask == return_mask == PAGE_IS_WRITTEN`: a pte is reported
+    /// exactly when it carries no uffd-wp bit or marker.
+    fn written_ptes(&mut self, table: &PteTable, start: u64, facts: &[u8]) -> PteRun {
+        let mut run = PteRun {
+            ret: 0,
+            stop: start,
+            first_wp: None,
+        };
+        let categories = self.vma_categories | PAGE_IS_WRITTEN;
+        for &f in facts {
+            let addr = run.stop;
+            if !Facts(f).is_uffd_wp() {
+                let mut next = addr + PAGE_SIZE;
+                run.ret = self.output(categories, addr, &mut next);
+                if next == addr {
+                    break;
+                }
+                if self.write_protect() {
+                    table.make_wp(addr as c_ulong);
+                    run.first_wp.get_or_insert(addr);
+                }
+            }
+            run.stop += PAGE_SIZE;
+        }
+        run
+    }
+
+    /// Write-protect with no output vector (the "reset" call): every pte not
+    /// yet protected, whatever the masks, as C does.
+    fn protect_ptes(table: &PteTable, start: u64, facts: &[u8]) -> PteRun {
+        let mut run = PteRun {
+            ret: 0,
+            stop: start,
+            first_wp: None,
+        };
+        for &f in facts {
+            if !Facts(f).is_uffd_wp() {
+                table.make_wp(run.stop as c_ulong);
+                run.first_wp.get_or_insert(run.stop);
+            }
+            run.stop += PAGE_SIZE;
+        }
+        run
     }
 }
 
@@ -148,7 +266,7 @@ unsafe extern "C" fn pms_walk_test_vma(_start: c_ulong, _end: c_ulong, walk: *mu
             return EPERM.to_errno();
         }
         // Write-protecting requests skip VMAs they cannot protect.
-        if scan.flags & PM_SCAN_WP_MATCHING != 0 {
+        if scan.write_protect() {
             return 1;
         }
     }
@@ -180,42 +298,46 @@ unsafe extern "C" fn pms_walk_pmd(
     let (scan, vma) = unsafe { state(walk) };
     let (start, end) = (start as u64, end as u64);
 
+    // SAFETY: batches the pte updates below; left before returning.
+    unsafe { sys::pms_lazy_mmu_enter() };
     // SAFETY: `pmd` is the walk's pmd in `vma`, under the mmap lock.
     if let Some(thp) = unsafe { ThpLock::new(vma, pmd) } {
-        let categories =
-            scan.vma_categories | thp.facts(start as c_ulong, scan.want_file).thp_categories();
-        return scan.report(categories, start, end);
+        if let Some(ret) = scan.thp(thp, start, end) {
+            // SAFETY: entered above.
+            unsafe { sys::pms_lazy_mmu_leave() };
+            return ret;
+        }
     }
 
     // SAFETY: as above; `start` is inside the pmd.
     let Some(table) = (unsafe { PteTable::map_lock(vma, pmd, start as c_ulong) }) else {
+        // SAFETY: entered above.
+        unsafe { sys::pms_lazy_mmu_leave() };
         // The page table changed under us: let the walker look at the pmd again.
         // SAFETY: `walk` is live.
         unsafe { sys::pms_walk_again(walk) };
         return 0;
     };
-    let n = ((end - start) / PAGE_SIZE) as usize;
     let mut facts = [0u8; PTRS_PER_PTE];
-    let facts = &mut facts[..n];
-    table.facts(start as c_ulong, facts, scan.want_file);
+    let facts = &mut facts[..((end - start) / PAGE_SIZE) as usize];
+    table.facts(facts, scan.want_file);
 
-    let mut ret = 0;
-    let mut addr = start;
-    for f in facts.iter() {
-        let categories = scan.vma_categories | category::Facts(*f).pte_categories();
-        if scan.matcher.page(categories) {
-            let mut next = addr + PAGE_SIZE;
-            ret = scan.output(categories, addr, &mut next);
-            if next == addr {
-                break;
-            }
-        }
-        addr += PAGE_SIZE;
+    let run = if scan.write_protect() && !scan.out.has_vector() {
+        Scan::protect_ptes(&table, start, facts)
+    } else if scan.written_only {
+        scan.written_ptes(&table, start, facts)
+    } else {
+        scan.ptes(&table, start, facts)
+    };
+    if let Some(first) = run.first_wp {
+        table.flush(first as c_ulong, run.stop as c_ulong);
     }
     drop(table);
+    // SAFETY: entered above.
+    unsafe { sys::pms_lazy_mmu_leave() };
     // SAFETY: no lock is held here but the mmap read lock, which may sleep.
     unsafe { sys::pms_cond_resched() };
-    ret
+    run.ret
 }
 
 /// `pte_hole`: a range with no page table under it (or between VMAs).
@@ -238,9 +360,31 @@ unsafe extern "C" fn pms_walk_hole(
     }
     // SAFETY: `vma` is the walk's current VMA.
     let facts = unsafe { VmaFacts::of(vma) };
-    let categories = scan.vma_categories
-        | category::hole_categories(facts.has(VmaFacts::UFFD_WP), facts.has(VmaFacts::HUGETLB));
-    scan.report(categories, start as u64, end as u64)
+    let hugetlb = facts.has(VmaFacts::HUGETLB);
+    let categories =
+        scan.vma_categories | category::hole_categories(facts.has(VmaFacts::UFFD_WP), hugetlb);
+    if !scan.matcher.page(categories) {
+        return 0;
+    }
+    let (start, mut end) = (start as u64, end as u64);
+    let ret = scan.output(categories, start, &mut end);
+    if start == end || !scan.write_protect() {
+        return ret;
+    }
+    let (start, end) = (start as c_ulong, end as c_ulong);
+    // SAFETY: `vma` is the walk's VMA, under the mmap lock, and covers the range.
+    let err = unsafe {
+        if hugetlb {
+            sys::pms_hugetlb_hole_wp(vma, start, end) as c_long
+        } else {
+            sys::pms_uffd_wp_range(vma, start, end - start)
+        }
+    };
+    if err < 0 {
+        err as c_int
+    } else {
+        ret
+    }
 }
 
 /// `hugetlb_entry`: one hugetlb page.
@@ -259,11 +403,34 @@ unsafe extern "C" fn pms_walk_hugetlb(
 ) -> c_int {
     // SAFETY: called by `walk_page_range()` from `Scan::walk`.
     let (scan, _vma) = unsafe { state(walk) };
+    if !scan.write_protect() {
+        // SAFETY: the `hugetlb_entry` arguments, passed on.
+        let facts = unsafe { pgtable::hugetlb_facts(walk, start, ptep) };
+        let categories = scan.vma_categories | facts.hugetlb_categories();
+        if !scan.matcher.page(categories) {
+            return 0;
+        }
+        let mut end = end as u64;
+        return scan.output(categories, start as u64, &mut end);
+    }
+
     // SAFETY: the `hugetlb_entry` arguments, passed on.
-    let facts = unsafe { pgtable::hugetlb_facts(walk, start, ptep) };
-    scan.report(
-        scan.vma_categories | facts.hugetlb_categories(),
-        start as u64,
-        end as u64,
-    )
+    let entry = unsafe { HugetlbLock::new(walk, ptep) };
+    let categories = scan.vma_categories | entry.facts(start).hugetlb_categories();
+    if !scan.matcher.page(categories) {
+        return 0;
+    }
+    let (start, mut end) = (start as u64, end as u64);
+    let ret = scan.output(categories, start, &mut end);
+    if start == end || categories & PAGE_IS_WRITTEN == 0 {
+        return ret;
+    }
+    if end != start + entry.page_size() as u64 {
+        // A huge page cannot be protected in part: take it back, stop before it.
+        scan.out.backout(start, end);
+        scan.out.stop_at(start);
+        return 0;
+    }
+    entry.make_wp(start as c_ulong);
+    ret
 }
