@@ -5,7 +5,7 @@
 #   guest.sh demo RESULTS   insmod, one real call through the device and /proc
 # Writes its findings to files in RESULTS; vm-run.sh judges them.
 set -u
-mode=$1 res=$2
+mode=$1 res=$2 test_timeout=${3:-900}
 note() { echo "$*" >>"$res/guest.log"; }
 finish() { dmesg >"$res/dmesg.txt"; echo "$1" >"$res/finished"; exit 0; }
 
@@ -27,7 +27,21 @@ fi
 
 case $mode in
 test)
-	target/release/pagemap_scan_test >"$res/tap.txt" 2>&1
+	target/release/pagemap_scan_test >"$res/tap.txt" 2>&1 &
+	pid=$!
+	# A hung test must not hang the VM: say where its threads are, then kill it.
+	for _ in $(seq "$test_timeout"); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		note "kselftest still running after $test_timeout s; its threads:"
+		for t in /proc/"$pid"/task/*; do
+			note "  $(basename "$t"): $(awk '{print $3}' "$t/stat") wchan=$(cat "$t/wchan") syscall=$(cut -d' ' -f1 "$t/syscall")"
+		done
+		kill -9 "$pid"
+	fi
+	wait "$pid"
 	echo $? >"$res/selftest.rc"
 	rmmod pagemap_scan || { note "rmmod failed"; finish rmmod-failed; }
 	cycles=0

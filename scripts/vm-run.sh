@@ -22,9 +22,9 @@ kvm=--disable-kvm
 phase "vm: booting $(basename "$(dirname "$kdir")") (${kvm:-KVM}${kvm:+, TCG}), results in $res"
 # A sparse disk for the guest's swap (tests page memory out with MADV_PAGEOUT).
 truncate -s 512M "$res/swap.img"
-PATH=$PMS_VENV/bin:$PATH timeout "${PMS_VM_TIMEOUT:-1800}" vng $kvm --run "$image" --memory 2G --cpus 2 \
+PATH=$PMS_VENV/bin:$PATH timeout "${PMS_VM_TIMEOUT:-1200}" vng $kvm --run "$image" --memory 2G --cpus 2 \
 	--qemu-opts="-drive file=$res/swap.img,if=virtio,format=raw,cache=unsafe" \
-	--rwdir "$res" --exec "scripts/guest.sh $mode $res" </dev/null >"$res/console.log" 2>&1
+	--rwdir "$res" --exec "scripts/guest.sh $mode $res ${PMS_TEST_TIMEOUT:-900}" </dev/null >"$res/console.log" 2>&1
 vm_status=$?
 phase "vm: exited with status $vm_status"
 

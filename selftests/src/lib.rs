@@ -5,5 +5,6 @@
 pub mod mem;
 pub mod scanner;
 pub mod tap;
+pub mod uffd;
 
 pub use pagemap_scan_core::uapi;

@@ -19,7 +19,11 @@ const NAMES: [(u64, &str); 8] = [
 ];
 
 fn names(categories: u64) -> String {
-    let v: Vec<_> = NAMES.iter().filter(|(b, _)| categories & b != 0).map(|(_, n)| *n).collect();
+    let v: Vec<_> = NAMES
+        .iter()
+        .filter(|(b, _)| categories & b != 0)
+        .map(|(_, n)| *n)
+        .collect();
     v.join("|")
 }
 
@@ -32,12 +36,20 @@ fn main() -> Result<(), String> {
     // SAFETY: page 8 is inside the mapping and readable.
     let _ = unsafe { std::ptr::read_volatile((m.page(8)) as *const u8) };
 
-    println!("16 anonymous pages at {:#x}: pages 0-3 written, page 8 read, the rest untouched", m.start());
+    println!(
+        "16 anonymous pages at {:#x}: pages 0-3 written, page 8 read, the rest untouched",
+        m.start()
+    );
     println!("call: every page (category_mask 0), return_mask = all 8 categories, vec of 8\n");
     let (dev, proc) = Scanner::pair()?;
     for s in [&dev, &proc] {
         let (reply, regions) = s.regions(arg(m.start(), m.end(), 0, PM_SCAN_CATEGORIES), 8);
-        println!("{:>6}: ioctl returned {:?}, walk_end = base + {:#x}", s.name, reply.ret, reply.walk_end - m.start());
+        println!(
+            "{:>6}: ioctl returned {:?}, walk_end = base + {:#x}",
+            s.name,
+            reply.ret,
+            reply.walk_end - m.start()
+        );
         println!("        {:>6} {:>6}  categories", "page", "pages");
         for r in &regions {
             let first = (r.start - m.start()) / PAGE as u64;

@@ -1,0 +1,460 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! PM_SCAN_WP_MATCHING and PM_SCAN_CHECK_WPASYNC on userfaultfd wp-async
+//! memory. Twin regions get the same layout and the same writes; one is
+//! driven through the device, the other through /proc/self/pagemap, and the
+//! results are compared relative to each region's base. The write-protection
+//! each left behind is then compared by a plain GET on both.
+
+use nix::errno::Errno;
+use pagemap_scan_selftests::ensure;
+use pagemap_scan_selftests::mem::{Mapping, PAGE};
+use pagemap_scan_selftests::scanner::{arg, Reply, Scanner};
+use pagemap_scan_selftests::tap::Outcome;
+use pagemap_scan_selftests::uapi::*;
+use pagemap_scan_selftests::uffd::Uffd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+const HUGE: u64 = 2 << 20;
+const P: u64 = PAGE as u64;
+
+/// The memory kinds write-protection covers.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Anon,
+    Shmem,
+    Thp,
+    Hugetlb,
+}
+
+/// Two regions of one kind, registered for uffd-wp async.
+struct Twin {
+    /// Owns both regions (and, for THP, the alignment slack).
+    _maps: Vec<Mapping>,
+    _uffd: Uffd,
+    bases: [u64; 2],
+    len: u64,
+}
+
+/// Maps `len` bytes of `kind` at a 2 MiB boundary.
+fn map(kind: Kind, len: u64) -> Result<(Mapping, u64), String> {
+    let rw = libc::PROT_READ | libc::PROT_WRITE;
+    let anon = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+    let len_us = len as usize;
+    match kind {
+        Kind::Anon => Mapping::new(len_us, rw, anon, -1).map(|m| (m.start(), m)),
+        Kind::Shmem => Mapping::new(len_us, rw, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1)
+            .map(|m| (m.start(), m)),
+        Kind::Hugetlb => {
+            Mapping::new(len_us, rw, anon | libc::MAP_HUGETLB, -1).map(|m| (m.start(), m))
+        }
+        Kind::Thp => {
+            // Over-map, then use the 2 MiB-aligned part.
+            let m = Mapping::new(len_us + HUGE as usize, rw, anon, -1)?;
+            let base = (m.start() + HUGE - 1) & !(HUGE - 1);
+            // SAFETY: advice on a range of our own mapping.
+            let r =
+                unsafe { libc::madvise(base as *mut libc::c_void, len_us, libc::MADV_HUGEPAGE) };
+            Errno::result(r).map_err(|e| format!("MADV_HUGEPAGE: {e}"))?;
+            Ok((base, m))
+        }
+    }
+    .map(|(base, m)| (m, base))
+}
+
+impl Twin {
+    fn new(kind: Kind, len: u64) -> Result<Twin, String> {
+        let uffd = Uffd::wp_async()?;
+        let mut maps = Vec::new();
+        let mut bases = [0; 2];
+        for base in &mut bases {
+            let (m, b) = map(kind, len)?;
+            uffd.register_wp(b, len)?;
+            maps.push(m);
+            *base = b;
+        }
+        Ok(Twin {
+            _maps: maps,
+            _uffd: uffd,
+            bases,
+            len,
+        })
+    }
+
+    /// Writes byte offsets `offs` in both regions.
+    fn write(&self, offs: &[u64]) {
+        for &base in &self.bases {
+            for &off in offs {
+                // SAFETY: `off < len` by the callers; the region is writable.
+                unsafe { ((base + off) as *mut u8).write_volatile(1) };
+            }
+        }
+    }
+
+    /// `madvise(advice)` of `[off, off + len)` in both regions.
+    fn advise(&self, off: u64, len: u64, advice: i32) -> Outcome {
+        for &base in &self.bases {
+            // SAFETY: advice on our own mapping.
+            let r =
+                unsafe { libc::madvise((base + off) as *mut libc::c_void, len as usize, advice) };
+            Errno::result(r).map_err(|e| format!("madvise({advice}): {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// A call's result with regions made relative to the region's base.
+#[derive(Debug, PartialEq, Eq)]
+struct Relative {
+    ret: Result<i64, Errno>,
+    walk_end: u64,
+    regions: Vec<(u64, u64, u64)>,
+}
+
+/// Issues `make(base)` through `s` and makes the reply relative to `base`.
+fn relative(s: &Scanner, base: u64, mut a: PmScanArg, vec_len: usize) -> Relative {
+    a.start += base;
+    a.end += base;
+    let (reply, regions): (Reply, _) = if vec_len == 0 {
+        (s.scan(&mut a), Vec::new())
+    } else {
+        s.regions(a, vec_len)
+    };
+    Relative {
+        ret: reply.ret,
+        walk_end: reply.walk_end.wrapping_sub(base),
+        regions: regions
+            .iter()
+            .map(|r| (r.start - base, r.end - base, r.categories))
+            .collect(),
+    }
+}
+
+/// The same call (addresses relative) on A through the device and on B through proc.
+fn both(t: &Twin, a: PmScanArg, vec_len: usize, what: &str) -> Result<Relative, String> {
+    let (dev, proc) = Scanner::pair()?;
+    let d = relative(&dev, t.bases[0], a, vec_len);
+    let p = relative(&proc, t.bases[1], a, vec_len);
+    ensure!(d == p, "{what}: device {d:?}\n  != proc {p:?}");
+    Ok(p)
+}
+
+/// The WP state of both regions read by the same (C) scanner: must be equal.
+fn same_state(t: &Twin, what: &str) -> Result<Relative, String> {
+    let proc = Scanner::proc().map_err(|e| e.to_string())?;
+    let all = arg(0, t.len, 0, PM_SCAN_CATEGORIES);
+    let a = relative(&proc, t.bases[0], all, 4096);
+    let b = relative(&proc, t.bases[1], all, 4096);
+    ensure!(
+        a == b,
+        "{what}: state left by the device {a:?}\n  != by proc {b:?}"
+    );
+    Ok(a)
+}
+
+fn wp(start: u64, end: u64, mask: u64, ret: u64) -> PmScanArg {
+    PmScanArg {
+        flags: PM_SCAN_WP_MATCHING,
+        ..arg(start, end, mask, ret)
+    }
+}
+
+/// Pages reported written by a relative reply, as byte offsets.
+fn pages(r: &Relative) -> Vec<u64> {
+    r.regions
+        .iter()
+        .flat_map(|&(s, e, _)| (s..e).step_by(PAGE))
+        .collect()
+}
+
+/// The whole protocol on one kind: reset, write, GET+WP, zap, generic masks.
+fn twin_kind(kind: Kind) -> Outcome {
+    let len = 2 * HUGE;
+    let t = Twin::new(kind, len)?;
+    let unit = if matches!(kind, Kind::Hugetlb) {
+        HUGE
+    } else {
+        P
+    };
+    // Some memory is populated before the reset.
+    t.write(&(0..len).step_by(3 * unit as usize).collect::<Vec<_>>());
+
+    // Reset: protect everything, no output vector.
+    let r = both(&t, wp(0, len, PAGE_IS_WRITTEN, PAGE_IS_WRITTEN), 0, "reset")?;
+    ensure!(r.ret == Ok(0) && r.walk_end == len, "{kind:?} reset: {r:?}");
+    let written = arg(0, len, PAGE_IS_WRITTEN, PAGE_IS_WRITTEN);
+    let r = both(&t, written, 64, "GET after reset")?;
+    ensure!(r.regions.is_empty(), "{kind:?}: written after reset: {r:?}");
+
+    // Writes, then GET+WP with the Wine masks (the PAGE_IS_WRITTEN fast path).
+    let offs: Vec<u64> = [1, 2, 3, 9, 20, 21]
+        .iter()
+        .map(|i| i * unit % len)
+        .collect();
+    t.write(&offs);
+    let r = both(
+        &t,
+        wp(0, len, PAGE_IS_WRITTEN, PAGE_IS_WRITTEN),
+        64,
+        "GET+WP",
+    )?;
+    let got = pages(&r);
+    for off in &offs {
+        let page = off & !(P - 1);
+        ensure!(
+            got.contains(&page),
+            "{kind:?}: write at {off:#x} not reported: {r:?}"
+        );
+    }
+    if matches!(kind, Kind::Anon | Kind::Shmem) {
+        ensure!(
+            got.len() == offs.len(),
+            "{kind:?}: reported {got:x?}, wrote {offs:x?}"
+        );
+    }
+    same_state(&t, "after GET+WP")?;
+    let r = both(&t, written, 64, "GET after GET+WP")?;
+    ensure!(
+        r.regions.is_empty(),
+        "{kind:?}: still written after GET+WP: {r:?}"
+    );
+
+    // Zapped protected pages keep their protection (markers), written ones
+    // are reported; then GET+WP through the generic path.
+    t.write(&[5 * unit % len]);
+    t.advise(8 * unit % len, unit, libc::MADV_DONTNEED)?;
+    let state = same_state(&t, "after zap")?;
+    if matches!(kind, Kind::Shmem) {
+        let zapped = state.regions.iter().find(|r| r.0 <= 8 * P && 8 * P < r.1);
+        ensure!(
+            zapped.is_none_or(|r| r.2 & PAGE_IS_WRITTEN == 0),
+            "shmem: a zapped protected page reads as written: {zapped:?}"
+        );
+    }
+    let generic = PmScanArg {
+        category_anyof_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_WRITTEN,
+        ..wp(0, len, PAGE_IS_WRITTEN, PM_SCAN_CATEGORIES)
+    };
+    both(&t, generic, 64, "generic GET+WP")?;
+    same_state(&t, "after generic GET+WP")?;
+
+    // Part of a huge page: THP is split, hugetlb backs out and stops there.
+    t.write(&offs);
+    let r = both(
+        &t,
+        wp(0, HUGE + HUGE / 2, PAGE_IS_WRITTEN, PAGE_IS_WRITTEN),
+        64,
+        "partial GET+WP",
+    )?;
+    if matches!(kind, Kind::Hugetlb) {
+        ensure!(
+            r.walk_end == HUGE,
+            "hugetlb partial: walk_end {:#x}, want {HUGE:#x}",
+            r.walk_end
+        );
+    }
+    same_state(&t, "after partial GET+WP")?;
+
+    // Only PM_SCAN_CHECK_WPASYNC: these VMAs pass.
+    let check = PmScanArg {
+        flags: PM_SCAN_CHECK_WPASYNC,
+        ..written
+    };
+    let r = both(&t, check, 64, "CHECK_WPASYNC")?;
+    ensure!(
+        r.ret.is_ok(),
+        "{kind:?}: CHECK_WPASYNC on wp-async memory: {r:?}"
+    );
+    Ok(())
+}
+
+pub fn anon() -> Outcome {
+    twin_kind(Kind::Anon)
+}
+
+pub fn shmem() -> Outcome {
+    twin_kind(Kind::Shmem)
+}
+
+pub fn thp() -> Outcome {
+    twin_kind(Kind::Thp)
+}
+
+pub fn hugetlb() -> Outcome {
+    twin_kind(Kind::Hugetlb)
+}
+
+/// Memory without wp-async: skipped by WP_MATCHING, refused by CHECK_WPASYNC.
+pub fn without_wp_async() -> Outcome {
+    let m = Mapping::anon(8)?;
+    m.touch(1);
+    let (dev, proc) = Scanner::pair()?;
+    for (flags, want) in [
+        (PM_SCAN_WP_MATCHING, Ok(0)),
+        (PM_SCAN_CHECK_WPASYNC, Err(Errno::EPERM)),
+        (
+            PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+            Err(Errno::EPERM),
+        ),
+    ] {
+        let a = PmScanArg {
+            flags,
+            ..arg(m.start(), m.end(), 0, PAGE_IS_WRITTEN)
+        };
+        let (d, dv) = dev.regions(a, 8);
+        let (p, pv) = proc.regions(a, 8);
+        ensure!(
+            d == p && dv == pv,
+            "flags {flags}: device {d:?} {dv:?} != proc {p:?} {pv:?}"
+        );
+        ensure!(p.ret == want, "flags {flags}: {p:?}, want {want:?}");
+    }
+    Ok(())
+}
+
+/// Wine's GetWriteWatch loop: GET+WP with a small vector and `max_pages` =
+/// what is left of the caller's buffer, continued from `walk_end`.
+pub fn wine_loop() -> Outcome {
+    let len = 256 * P;
+    let t = Twin::new(Kind::Anon, len)?;
+    both(&t, wp(0, len, PAGE_IS_WRITTEN, PAGE_IS_WRITTEN), 0, "reset")?;
+    let offs: Vec<u64> = (0..256)
+        .filter(|i| i % 7 == 1 || i % 11 == 0)
+        .map(|i| i * P)
+        .collect();
+    t.write(&offs);
+    let buffer = 40; // the caller's buffer of addresses
+    let mut start = 0;
+    let mut found = Vec::new();
+    let mut calls = 0;
+    while start < len && found.len() < buffer {
+        let mut a = wp(start, len, PAGE_IS_WRITTEN, PAGE_IS_WRITTEN);
+        a.max_pages = (buffer - found.len()) as u64;
+        let r = both(&t, a, 4, "Wine loop")?;
+        calls += 1;
+        found.extend(pages(&r));
+        start = r.walk_end;
+    }
+    ensure!(calls > 1, "the loop took {calls} call(s)");
+    ensure!(
+        found[..] == offs[..buffer],
+        "found {found:x?}, want {:x?}",
+        &offs[..buffer]
+    );
+    same_state(&t, "after the Wine loop")?;
+    Ok(())
+}
+
+/// A tiny deterministic PRNG (xorshift64*), one per writer thread.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}
+
+/// Writers keep writing random pages while GET+WP rounds run: every write
+/// must be reported by a round that ended after the write began.
+pub fn concurrent_writers() -> Outcome {
+    const PAGES: u64 = 4096;
+    const ROUNDS: u64 = 1000;
+    let m = Mapping::anon(PAGES as usize)?;
+    // SAFETY: advice on our own mapping (Wine does the same).
+    unsafe {
+        libc::madvise(
+            m.start() as *mut libc::c_void,
+            (PAGES * P) as usize,
+            libc::MADV_NOHUGEPAGE,
+        )
+    };
+    let uffd = Uffd::wp_async()?;
+    uffd.register_wp(m.start(), PAGES * P)?;
+    let dev = Scanner::device().map_err(|e| e.to_string())?;
+    let mut reset = wp(m.start(), m.end(), PAGE_IS_WRITTEN, PAGE_IS_WRITTEN);
+    dev.scan(&mut reset)
+        .ret
+        .map_err(|e| format!("reset: {e}"))?;
+
+    // `clock` advances at each round's start and end; a write notes it first.
+    // A write is lost unless a round that ended after the write began reported
+    // its page, so per page only the latest write's tick matters.
+    let clock = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let last_write: Vec<AtomicU64> = (0..PAGES).map(|_| AtomicU64::new(0)).collect();
+    let written: Vec<AtomicBool> = (0..PAGES).map(|_| AtomicBool::new(false)).collect();
+    let base = m.start();
+    let mut last_report = vec![0u64; PAGES as usize]; // end tick of the latest round reporting the page
+    let mut reported = vec![false; PAGES as usize];
+    let writes = std::thread::scope(|s| -> Result<u64, String> {
+        let writers: Vec<_> = (0..2u64)
+            .map(|w| {
+                let (clock, stop, last_write, written) = (&clock, &stop, &last_write, &written);
+                s.spawn(move || {
+                    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (w + 1));
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        let page = rng.below(PAGES);
+                        let tick = clock.load(Ordering::SeqCst);
+                        // SAFETY: a page of the mapping, which outlives the scope.
+                        unsafe { ((base + page * P) as *mut u64).write_volatile(tick) };
+                        last_write[page as usize].fetch_max(tick, Ordering::SeqCst);
+                        written[page as usize].store(true, Ordering::Relaxed);
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let mut round = |last: bool| -> Outcome {
+            clock.fetch_add(1, Ordering::SeqCst);
+            let (r, v) = dev.regions(
+                wp(m.start(), m.end(), PAGE_IS_WRITTEN, PAGE_IS_WRITTEN),
+                4096,
+            );
+            let end = clock.fetch_add(1, Ordering::SeqCst) + 1;
+            // walk_end is not checked: past 512 regions C leaves it at the
+            // first chunk's stop even when the walk completes.
+            ensure!(r.ret.is_ok(), "round: {r:?} (last: {last})");
+            for reg in v {
+                for page in (reg.start - base) / P..(reg.end - base) / P {
+                    last_report[page as usize] = end;
+                    reported[page as usize] = true;
+                }
+            }
+            Ok(())
+        };
+        let rounds = (0..ROUNDS).try_for_each(|_| round(false));
+        // Stop the writers whatever happened, or the scope would wait forever.
+        stop.store(true, Ordering::Relaxed);
+        let writes = writers.into_iter().map(|w| w.join().unwrap()).sum();
+        rounds?;
+        round(true)?;
+        Ok(writes)
+    })?;
+
+    let written: Vec<bool> = written.iter().map(|w| w.load(Ordering::Relaxed)).collect();
+    let lost: Vec<_> = (0..PAGES as usize)
+        .filter(|&p| written[p] && last_report[p] <= last_write[p].load(Ordering::Relaxed))
+        .collect();
+    let spurious = (0..PAGES as usize)
+        .filter(|&p| reported[p] && !written[p])
+        .count();
+    println!(
+        "# concurrency: {ROUNDS} GET+WP rounds, {writes} writes to {} pages, {} pages with a lost write, {spurious} spurious",
+        written.iter().filter(|&&w| w).count(),
+        lost.len()
+    );
+    ensure!(writes > 1000, "only {writes} writes happened");
+    ensure!(
+        lost.is_empty(),
+        "{} pages lost a write, first {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+    ensure!(spurious <= 8, "{spurious} pages reported but never written");
+    Ok(())
+}
