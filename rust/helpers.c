@@ -382,33 +382,44 @@ static bool pms_swap_entry_is_file(swp_entry_t swp)
 	return is_pfn_swap_entry(swp) && !folio_test_anon(pfn_swap_entry_folio(swp));
 }
 
-static u8 pms_pte_facts_one(struct vm_area_struct *vma, unsigned long addr, pte_t pte,
-			    bool want_file)
+/* The facts of a present or swap pte that do not depend on what maps it. */
+static u8 pms_pte_common_facts(pte_t pte)
 {
 	u8 facts = 0;
 
 	if (pte_present(pte)) {
 		facts |= PMS_F_PRESENT;
-		if (pte_uffd_wp(pte))
-			facts |= PMS_F_UFFD_WP;
 		if (pte_soft_dirty(pte))
 			facts |= PMS_F_SOFT_DIRTY;
 		if (is_zero_pfn(pte_pfn(pte)))
 			facts |= PMS_F_ZERO;
-		if (want_file) {
-			struct page *page = pms_ksyms.vm_normal_page(vma, addr, pte);
-
-			if (page && !PageAnon(page))
-				facts |= PMS_F_FILE;
-		}
 	} else if (is_swap_pte(pte)) {
 		facts |= PMS_F_SWAP;
 		if (pte_swp_uffd_wp_any(pte))
 			facts |= PMS_F_UFFD_WP;
 		if (pte_swp_soft_dirty(pte))
 			facts |= PMS_F_SOFT_DIRTY;
-		if (want_file && pms_swap_entry_is_file(pte_to_swp_entry(pte)))
-			facts |= PMS_F_FILE;
+	}
+	return facts;
+}
+
+static u8 pms_pte_facts_one(struct vm_area_struct *vma, unsigned long addr, pte_t pte,
+			    bool want_file)
+{
+	u8 facts = pms_pte_common_facts(pte);
+
+	if (facts & PMS_F_PRESENT) {
+		if (pte_uffd_wp(pte))
+			facts |= PMS_F_UFFD_WP;
+		if (want_file) {
+			struct page *page = pms_ksyms.vm_normal_page(vma, addr, pte);
+
+			if (page && !PageAnon(page))
+				facts |= PMS_F_FILE;
+		}
+	} else if ((facts & PMS_F_SWAP) && want_file &&
+		   pms_swap_entry_is_file(pte_to_swp_entry(pte))) {
+		facts |= PMS_F_FILE;
 	}
 	return facts;
 }
@@ -529,22 +540,12 @@ u8 pms_hugetlb_facts(struct mm_walk *walk, unsigned long addr, pte_t *ptep)
 #ifdef CONFIG_HUGETLB_PAGE
 	pte_t pte = huge_ptep_get(walk->mm, addr, ptep);
 
-	if (pte_present(pte)) {
-		facts |= PMS_F_PRESENT;
+	facts = pms_pte_common_facts(pte);
+	if (facts & PMS_F_PRESENT) {
 		if (huge_pte_uffd_wp(pte))
 			facts |= PMS_F_UFFD_WP;
 		if (!PageAnon(pte_page(pte)))
 			facts |= PMS_F_FILE;
-		if (is_zero_pfn(pte_pfn(pte)))
-			facts |= PMS_F_ZERO;
-		if (pte_soft_dirty(pte))
-			facts |= PMS_F_SOFT_DIRTY;
-	} else if (is_swap_pte(pte)) {
-		facts |= PMS_F_SWAP;
-		if (pte_swp_uffd_wp_any(pte))
-			facts |= PMS_F_UFFD_WP;
-		if (pte_swp_soft_dirty(pte))
-			facts |= PMS_F_SOFT_DIRTY;
 	}
 #endif
 	return facts;
