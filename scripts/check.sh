@@ -31,7 +31,13 @@ step() {
 	fi
 }
 
-step kernel scripts/build-kernel.sh || summary
+# The kernel build shows its own progress (it can take ~8 minutes).
+phase "check: kernel"
+if scripts/build-kernel.sh; then pass 1; else
+	echo "FAILED: kernel"
+	fail 1
+	summary
+fi
 kdir=$(scripts/build-kernel.sh --print-kdir)
 phase "check: kernel at $kdir"
 
