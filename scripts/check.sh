@@ -5,7 +5,8 @@
 #   2. host unit tests of the pure logic (cargo test), rustfmt, clippy of the host crates
 #   3. the module with warnings as errors, once through clippy-driver and once through rustc
 #   4. the UAPI header compiled standalone and next to the kernel's <linux/fs.h>
-#   5. the VM: insmod, the kselftest (TAP), rmmod, load/unload cycles, dmesg scan
+#   5. the VM: insmod, the kselftest (TAP), the kernel's own pagemap_ioctl selftest
+#      with its calls sent to the device, rmmod, load/unload cycles, dmesg scan
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -55,6 +56,7 @@ step header-standalone cc -fsyntax-only -Wall -Werror -Iinclude/uapi selftests/a
 step header-with-kernel-fs.h cc -fsyntax-only -Wall -Werror -DWITH_KERNEL_FS_H \
 	-I"$kdir/usr/include" -Iinclude/uapi selftests/abi/check_header.c
 step selftests-build cargo build --release -p pagemap-scan-selftests
+step upstream-selftest-build env KDIR="$kdir" scripts/build-upstream-selftest.sh
 
 phase "check: VM (insmod, kselftest, rmmod, 20 load/unload cycles, dmesg)"
 scripts/vm-run.sh test | tee "$PMS_CACHE/logs/vm.log"
@@ -63,6 +65,11 @@ tap=$(sed -n 's/^vm: # Totals: pass:\([0-9]*\) fail:\([0-9]*\).*/\1 \2/p' "$PMS_
 if [ -n "$tap" ]; then
 	pass "${tap% *}"
 	fail "${tap#* }"
+fi
+up=$(sed -n 's/^vm: upstream .*Totals: pass:\([0-9]*\) fail:\([0-9]*\).*/\1 \2/p' "$PMS_CACHE/logs/vm.log")
+if [ -n "$up" ]; then
+	pass "${up% *}"
+	fail "${up#* }"
 fi
 # The VM run as a whole (boot, cycles, dmesg) is one more check.
 if [ "$vm" = 0 ]; then pass 1; else fail 1; fi

@@ -48,6 +48,11 @@ cat "$res/tap.txt"
 fail=0
 totals=$(grep '^# Totals:' "$res/tap.txt") || { echo "vm: no TAP totals"; fail=1; }
 [ "$(cat "$res/selftest.rc")" = 0 ] || { echo "vm: kselftest exit status $(cat "$res/selftest.rc")"; fail=1; }
+if [ -f "$res/upstream.rc" ]; then
+	up=$(grep '^# Totals:' "$res/upstream.txt" || echo "no totals")
+	echo "vm: upstream pagemap_ioctl selftest via the device: ${up#\# } (exit $(cat "$res/upstream.rc"))"
+	[ "$(cat "$res/upstream.rc")" = 0 ] || { grep -E '^not ok|Bail' "$res/upstream.txt"; fail=1; }
+fi
 cycles=$(cat "$res/cycles")
 echo "vm: load/unload cycles: $cycles of 20"
 [ "$cycles" = 20 ] || fail=1

@@ -26,7 +26,10 @@ impl Mapping {
             return Err(format!("mmap of {len} bytes: {}", Errno::last()));
         }
         // INVARIANT: the mapping was just created.
-        Ok(Mapping { addr: addr.cast(), len })
+        Ok(Mapping {
+            addr: addr.cast(),
+            len,
+        })
     }
 
     /// Private anonymous read-write memory of `pages` pages, untouched.

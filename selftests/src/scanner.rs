@@ -30,12 +30,18 @@ pub struct Reply {
 impl Scanner {
     /// Opens the module's device.
     pub fn device() -> std::io::Result<Scanner> {
-        Ok(Scanner { name: "device", file: OpenOptions::new().read(true).open(DEVICE)? })
+        Ok(Scanner {
+            name: "device",
+            file: OpenOptions::new().read(true).open(DEVICE)?,
+        })
     }
 
     /// Opens the kernel's `/proc/self/pagemap`.
     pub fn proc() -> std::io::Result<Scanner> {
-        Ok(Scanner { name: "proc", file: File::open("/proc/self/pagemap")? })
+        Ok(Scanner {
+            name: "proc",
+            file: File::open("/proc/self/pagemap")?,
+        })
     }
 
     /// Both, the device first.
@@ -66,7 +72,10 @@ impl Scanner {
     pub fn scan(&self, arg: &mut PmScanArg) -> Reply {
         // SAFETY: `arg` is a valid, writable `PmScanArg`.
         let ret = unsafe { self.scan_at(arg) };
-        Reply { ret, walk_end: arg.walk_end }
+        Reply {
+            ret,
+            walk_end: arg.walk_end,
+        }
     }
 
     /// PAGEMAP_SCAN of `[start, end)` into a fresh vector of `vec_len` regions.

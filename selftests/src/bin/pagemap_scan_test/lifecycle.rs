@@ -20,7 +20,10 @@ pub fn unknown_ioctl() -> Outcome {
     let wrong_size = (u64::from(PAGEMAP_SCAN) & !(0x3fff << 16)) | (88 << 16);
     for cmd in [0, io(17), io(16), wrong_size, 0x5401 /* TCGETS */] {
         let r = dev.raw_ioctl(cmd, 0);
-        ensure!(r == Err(Errno::ENOTTY), "cmd {cmd:#x}: got {r:?}, want ENOTTY");
+        ensure!(
+            r == Err(Errno::ENOTTY),
+            "cmd {cmd:#x}: got {r:?}, want ENOTTY"
+        );
     }
     Ok(())
 }
@@ -44,7 +47,10 @@ fn in_child(body: impl FnOnce() -> Outcome) -> Outcome {
             drop(tx);
             let msg = read_all(&rx);
             let status = waitpid(child, None).map_err(|e| format!("waitpid: {e}"))?;
-            ensure!(matches!(status, WaitStatus::Exited(_, 0)), "child ended with {status:?}");
+            ensure!(
+                matches!(status, WaitStatus::Exited(_, 0)),
+                "child ended with {status:?}"
+            );
             ensure!(msg.is_empty(), "in child: {msg}");
             Ok(())
         }
@@ -65,7 +71,10 @@ fn present_regions(dev: &Scanner, proc: &Scanner, m: &Mapping) -> Result<i64, St
     let a = arg(m.start(), m.end(), PAGE_IS_PRESENT, PAGE_IS_PRESENT);
     let (d, dv) = dev.regions(a, 8);
     let (p, pv) = proc.regions(a, 8);
-    ensure!(d == p && dv == pv, "device {d:?} {dv:?} != proc {p:?} {pv:?}");
+    ensure!(
+        d == p && dv == pv,
+        "device {d:?} {dv:?} != proc {p:?} {pv:?}"
+    );
     p.ret.map_err(|e| format!("scan failed: {e}"))
 }
 
@@ -77,11 +86,17 @@ pub fn fork_keeps_binding() -> Outcome {
         m.touch(0);
         // The inherited fds still see the parent's mm, where nothing is present...
         let n = present_regions(&dev, &proc, &m)?;
-        ensure!(n == 0, "inherited fds: {n} present regions, want 0 (the parent's)");
+        ensure!(
+            n == 0,
+            "inherited fds: {n} present regions, want 0 (the parent's)"
+        );
         // ...while fds opened in the child see the child's.
         let (dev2, proc2) = Scanner::pair()?;
         let n = present_regions(&dev2, &proc2, &m)?;
-        ensure!(n == 1, "fresh fds: {n} present regions, want 1 (the child's)");
+        ensure!(
+            n == 1,
+            "fresh fds: {n} present regions, want 1 (the child's)"
+        );
         Ok(())
     })
 }
@@ -118,10 +133,16 @@ pub fn dead_mm_is_esrch() -> Outcome {
         ForkResult::Parent { child } => {
             drop((go_rx, res_tx));
             let status = waitpid(child, None).map_err(|e| format!("waitpid: {e}"))?;
-            ensure!(matches!(status, WaitStatus::Exited(_, 0)), "opener ended with {status:?}");
+            ensure!(
+                matches!(status, WaitStatus::Exited(_, 0)),
+                "opener ended with {status:?}"
+            );
             drop(go_tx); // EOF: the holder goes.
             let got = read_all(&res_rx);
-            let esrch = Reply { ret: Err(Errno::ESRCH), walk_end: 0 };
+            let esrch = Reply {
+                ret: Err(Errno::ESRCH),
+                walk_end: 0,
+            };
             let want = format!("{esrch:?}|{esrch:?}");
             ensure!(got == want, "device|proc replies: {got}, want {want}");
             Ok(())

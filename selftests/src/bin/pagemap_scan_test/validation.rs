@@ -36,12 +36,22 @@ impl Fixture {
         // later munmap of the whole range tolerates the hole.
         Errno::result(unsafe { libc::munmap((edge.page(1)) as *mut libc::c_void, PAGE) })
             .map_err(|e| format!("munmap: {e}"))?;
-        Ok(Fixture { mem: Mapping::anon(PAGES)?, vec: vec![PageRegion::default(); PAGES], read_only, edge })
+        Ok(Fixture {
+            mem: Mapping::anon(PAGES)?,
+            vec: vec![PageRegion::default(); PAGES],
+            read_only,
+            edge,
+        })
     }
 
     /// The valid base case: the whole of `mem`, any present page, into `vec`.
     fn base(&self) -> PmScanArg {
-        let mut a = arg(self.mem.start(), self.mem.end(), PAGE_IS_PRESENT, PAGE_IS_PRESENT);
+        let mut a = arg(
+            self.mem.start(),
+            self.mem.end(),
+            PAGE_IS_PRESENT,
+            PAGE_IS_PRESENT,
+        );
         a.vec = self.vec.as_ptr() as u64;
         a.vec_len = self.vec.len() as u64;
         a
@@ -78,8 +88,14 @@ fn call(s: &Scanner, fx: &Fixture, case: &Case) -> Result<Reply, String> {
         At::Stack => s.scan(&mut a),
         // SAFETY (all below): the pointers are bad on purpose; the kernel must
         // refuse them, which is what is tested. Nothing of ours is written.
-        At::Null => Reply { ret: unsafe { s.scan_at(std::ptr::null_mut()) }, walk_end: 0 },
-        At::Kernel => Reply { ret: unsafe { s.scan_at(KERNEL_ADDR as *mut PmScanArg) }, walk_end: 0 },
+        At::Null => Reply {
+            ret: unsafe { s.scan_at(std::ptr::null_mut()) },
+            walk_end: 0,
+        },
+        At::Kernel => Reply {
+            ret: unsafe { s.scan_at(KERNEL_ADDR as *mut PmScanArg) },
+            walk_end: 0,
+        },
         At::ReadOnly => {
             fx.read_only.protect(libc::PROT_READ | libc::PROT_WRITE)?;
             let p = fx.read_only.start() as *mut PmScanArg;
@@ -89,11 +105,17 @@ fn call(s: &Scanner, fx: &Fixture, case: &Case) -> Result<Reply, String> {
             // SAFETY: `p` is a readable `PmScanArg`; the kernel's write to it must fail.
             let ret = unsafe { s.scan_at(p) };
             // SAFETY: still mapped readable.
-            Reply { ret, walk_end: unsafe { p.read() }.walk_end }
+            Reply {
+                ret,
+                walk_end: unsafe { p.read() }.walk_end,
+            }
         }
         At::Straddling => {
             let p = (fx.edge.page(1) - bytes as u64 / 2) as *mut PmScanArg;
-            Reply { ret: unsafe { s.scan_at(p) }, walk_end: 0 }
+            Reply {
+                ret: unsafe { s.scan_at(p) },
+                walk_end: 0,
+            }
         }
     };
     Ok(reply)
@@ -101,57 +123,135 @@ fn call(s: &Scanner, fx: &Fixture, case: &Case) -> Result<Reply, String> {
 
 fn cases() -> Vec<Case> {
     use Errno::{EFAULT, EINVAL};
-    let c = |name, edit, want| Case { name, edit, at: At::Stack, want: Err(want) };
-    let at = |name, at, want| Case { name, edit: |_, _| {}, at, want: Err(want) };
+    let c = |name, edit, want| Case {
+        name,
+        edit,
+        at: At::Stack,
+        want: Err(want),
+    };
+    let at = |name, at, want| Case {
+        name,
+        edit: |_, _| {},
+        at,
+        want: Err(want),
+    };
     vec![
         c("size 0", |_, a| a.size = 0, EINVAL),
         c("size 88 (one field short)", |_, a| a.size = 88, EINVAL),
         c("size 104 (one field more)", |_, a| a.size = 104, EINVAL),
         c("size u64::MAX", |_, a| a.size = u64::MAX, EINVAL),
         c("unknown flag bit 2", |_, a| a.flags = 1 << 2, EINVAL),
-        c("unknown flag bit 63", |_, a| a.flags = PM_SCAN_WP_MATCHING | 1 << 63, EINVAL),
-        c("unknown category in category_inverted", |_, a| a.category_inverted = 1 << 8, EINVAL),
-        c("unknown category in category_mask", |_, a| a.category_mask = 1 << 9, EINVAL),
-        c("unknown category in category_anyof_mask", |_, a| a.category_anyof_mask = 1 << 31, EINVAL),
-        c("unknown category in return_mask", |_, a| a.return_mask = 1 << 63, EINVAL),
+        c(
+            "unknown flag bit 63",
+            |_, a| a.flags = PM_SCAN_WP_MATCHING | 1 << 63,
+            EINVAL,
+        ),
+        c(
+            "unknown category in category_inverted",
+            |_, a| a.category_inverted = 1 << 8,
+            EINVAL,
+        ),
+        c(
+            "unknown category in category_mask",
+            |_, a| a.category_mask = 1 << 9,
+            EINVAL,
+        ),
+        c(
+            "unknown category in category_anyof_mask",
+            |_, a| a.category_anyof_mask = 1 << 31,
+            EINVAL,
+        ),
+        c(
+            "unknown category in return_mask",
+            |_, a| a.return_mask = 1 << 63,
+            EINVAL,
+        ),
         c("unaligned start", |_, a| a.start += 1, EINVAL),
-        c("start one byte before a page", |_, a| a.start += PAGE as u64 - 1, EINVAL),
-        c("end below start", |_, a| a.end = a.start - PAGE as u64, EFAULT),
-        c("kernel-half start", |_, a| {
-            a.start = KERNEL_ADDR;
-            a.end = KERNEL_ADDR + PAGE as u64
-        }, EFAULT),
+        c(
+            "start one byte before a page",
+            |_, a| a.start += PAGE as u64 - 1,
+            EINVAL,
+        ),
+        c(
+            "end below start",
+            |_, a| a.end = a.start - PAGE as u64,
+            EFAULT,
+        ),
+        c(
+            "kernel-half start",
+            |_, a| {
+                a.start = KERNEL_ADDR;
+                a.end = KERNEL_ADDR + PAGE as u64
+            },
+            EFAULT,
+        ),
         c("kernel-half end", |_, a| a.end = KERNEL_ADDR, EFAULT),
         c("end u64::MAX", |_, a| a.end = u64::MAX, EFAULT),
-        c("end in the non-canonical hole", |_, a| a.end = 1 << 63, EFAULT),
+        c(
+            "end in the non-canonical hole",
+            |_, a| a.end = 1 << 63,
+            EFAULT,
+        ),
         c("vec_len without vec", |_, a| a.vec = 0, EINVAL),
         c("kernel-half vec", |_, a| a.vec = KERNEL_ADDR, EFAULT),
-        c("vec_len overflowing the byte size", |_, a| a.vec_len = u64::MAX / 8, EFAULT),
-        c("vec_len reaching past user space", |_, a| a.vec_len = (1 << 62) / 24, EFAULT),
-        c("unaligned start wins over unknown-flag-free bad end", |_, a| {
-            a.start += 8;
-            a.end = u64::MAX
-        }, EINVAL),
-        c("bad size wins over everything", |_, a| {
-            a.size = 1;
-            a.flags = u64::MAX;
-            a.start = 3
-        }, EINVAL),
+        c(
+            "vec_len overflowing the byte size",
+            |_, a| a.vec_len = u64::MAX / 8,
+            EFAULT,
+        ),
+        c(
+            "vec_len reaching past user space",
+            |_, a| a.vec_len = (1 << 62) / 24,
+            EFAULT,
+        ),
+        c(
+            "unaligned start wins over unknown-flag-free bad end",
+            |_, a| {
+                a.start += 8;
+                a.end = u64::MAX
+            },
+            EINVAL,
+        ),
+        c(
+            "bad size wins over everything",
+            |_, a| {
+                a.size = 1;
+                a.flags = u64::MAX;
+                a.start = 3
+            },
+            EINVAL,
+        ),
         // Passes access_ok(); fails when the found region is copied out.
-        c("vec not writable", |fx, a| {
-            a.vec = fx.read_only.start();
-            a.vec_len = 1;
-            a.category_mask = 0
-        }, EFAULT),
-        c("vec unmapped", |fx, a| {
-            a.vec = fx.edge.page(1);
-            a.vec_len = 1;
-            a.category_mask = 0
-        }, EFAULT),
+        c(
+            "vec not writable",
+            |fx, a| {
+                a.vec = fx.read_only.start();
+                a.vec_len = 1;
+                a.category_mask = 0
+            },
+            EFAULT,
+        ),
+        c(
+            "vec unmapped",
+            |fx, a| {
+                a.vec = fx.edge.page(1);
+                a.vec_len = 1;
+                a.category_mask = 0
+            },
+            EFAULT,
+        ),
         at("argument at NULL", At::Null, EFAULT),
         at("argument at a kernel address", At::Kernel, EFAULT),
-        at("argument straddling an unmapped page", At::Straddling, EFAULT),
-        at("argument read-only (walk_end not writable)", At::ReadOnly, EFAULT),
+        at(
+            "argument straddling an unmapped page",
+            At::Straddling,
+            EFAULT,
+        ),
+        at(
+            "argument read-only (walk_end not writable)",
+            At::ReadOnly,
+            EFAULT,
+        ),
     ]
 }
 
@@ -163,12 +263,25 @@ fn run_cases(cases: &[Case], check_walk_end: bool) -> Outcome {
     for case in cases {
         let d = call(&dev, &fx, case)?;
         let p = call(&proc, &fx, case)?;
-        let same = if check_walk_end { d == p } else { d.ret == p.ret };
+        let same = if check_walk_end {
+            d == p
+        } else {
+            d.ret == p.ret
+        };
         if !same || p.ret != case.want {
-            bad.push(format!("{}: device {:?}, proc {:?}, expected {:?}", case.name, d, p, case.want));
+            bad.push(format!(
+                "{}: device {:?}, proc {:?}, expected {:?}",
+                case.name, d, p, case.want
+            ));
         }
     }
-    ensure!(bad.is_empty(), "{} of {} cases differ:\n{}", bad.len(), cases.len(), bad.join("\n"));
+    ensure!(
+        bad.is_empty(),
+        "{} of {} cases differ:\n{}",
+        bad.len(),
+        cases.len(),
+        bad.join("\n")
+    );
     Ok(())
 }
 
@@ -180,8 +293,18 @@ pub fn invalid_args() -> Outcome {
 }
 
 pub fn valid_args() -> Outcome {
-    let ok = |name, edit| Case { name, edit, at: At::Stack, want: Ok(0) };
-    let found = |name, edit, n| Case { name, edit, at: At::Stack, want: Ok(n) };
+    let ok = |name, edit| Case {
+        name,
+        edit,
+        at: At::Stack,
+        want: Ok(0),
+    };
+    let found = |name, edit, n| Case {
+        name,
+        edit,
+        at: At::Stack,
+        want: Ok(n),
+    };
     run_cases(
         &[
             ok("the base case", |_, _| {}),
@@ -192,7 +315,9 @@ pub fn valid_args() -> Outcome {
             ok("vector of length 0", |_, a| a.vec_len = 0),
             ok("unaligned vector", |_, a| a.vec += 1),
             ok("empty range", |_, a| a.end = a.start),
-            ok("unaligned end is rounded up", |_, a| a.end -= PAGE as u64 + 5),
+            ok("unaligned end is rounded up", |_, a| {
+                a.end -= PAGE as u64 + 5
+            }),
             ok("max_pages 0 means no limit", |_, a| a.max_pages = 0),
             ok("WP_MATCHING over an empty range", |fx, a| {
                 a.flags = PM_SCAN_WP_MATCHING;
@@ -229,8 +354,11 @@ pub fn walk_end_writeback() -> Outcome {
             a.end = end;
             a.walk_end = 0xdead_beef;
             let r = s.scan(&mut a);
-            ensure!(r.ret == Ok(0) && r.walk_end == want,
-                "{}: end {end:#x}: got {r:?}, want walk_end {want:#x}", s.name);
+            ensure!(
+                r.ret == Ok(0) && r.walk_end == want,
+                "{}: end {end:#x}: got {r:?}, want walk_end {want:#x}",
+                s.name
+            );
         }
     }
     Ok(())
