@@ -14,7 +14,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
-FRAGMENT=${PMS_KCONFIG:-$here/kernel.config}
+# The base fragment, and optionally one merged over it (the debug kernel).
+FRAGMENTS=("$here/kernel.config")
+[ -n "${PMS_KCONFIG_EXTRA:-}" ] && FRAGMENTS+=("$(realpath "$PMS_KCONFIG_EXTRA")")
 SRC_PKG=linux-source-6.12
 
 kernel_key() {
@@ -22,7 +24,7 @@ kernel_key() {
 	ver=$(dpkg-query -W -f='${Version}' "$SRC_PKG" 2>/dev/null) || die "$SRC_PKG is not installed"
 	rust="$(rustc --version) $(bindgen --version 2>/dev/null)"
 	printf '%s-%s\n' "${ver//[^A-Za-z0-9.+]/_}" \
-		"$( (cat "$FRAGMENT"; echo "$rust") | sha256sum | cut -c1-12)"
+		"$( (cat "${FRAGMENTS[@]}"; echo "$rust") | sha256sum | cut -c1-12)"
 }
 
 if [ "${1:-}" = --print-kdir ]; then
@@ -52,10 +54,10 @@ fi
 
 kmake() { make -C "$kdir" LLVM=1 "$@"; }
 
-phase "kernel: configuring (allnoconfig + $(basename "$FRAGMENT"))"
+phase "kernel: configuring (allnoconfig + $(basename -a "${FRAGMENTS[@]}" | paste -sd+))"
 kmake rustavailable >"$dir/config.log" 2>&1 || { cat "$dir/config.log"; die "the kernel says Rust is not available"; }
 kmake allnoconfig >>"$dir/config.log" 2>&1
-(cd "$kdir" && scripts/kconfig/merge_config.sh -m .config "$FRAGMENT") >>"$dir/config.log" 2>&1
+(cd "$kdir" && scripts/kconfig/merge_config.sh -m .config "${FRAGMENTS[@]}") >>"$dir/config.log" 2>&1
 kmake olddefconfig >>"$dir/config.log" 2>&1
 # merge_config warns but does not fail on a dropped option: fail here instead.
 while IFS= read -r line; do
@@ -66,7 +68,7 @@ while IFS= read -r line; do
 		opt=${opt%% *}
 		! grep -q "^$opt=" "$kdir/.config" || die "config: '$opt' is set, the fragment wants it off" ;;
 	esac
-done <"$FRAGMENT"
+done < <(cat "${FRAGMENTS[@]}")
 
 jobs=$(($(nproc) + 1))
 phase "kernel: building bzImage and Module.symvers with -j$jobs (about 8 minutes on 2 cores; log: $dir/build.log)"

@@ -3,6 +3,7 @@
 //! Shared pieces of the pagemap_scan selftests: the two scanners, memory, TAP.
 
 pub mod mem;
+pub mod rng;
 pub mod scanner;
 pub mod tap;
 pub mod uffd;

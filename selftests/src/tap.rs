@@ -6,13 +6,8 @@
 /// A test's outcome: `Err` carries what went wrong.
 pub type Outcome = Result<(), String>;
 
-/// A named test.
-pub struct Test {
-    /// Short name, printed on the result line.
-    pub name: &'static str,
-    /// The test body.
-    pub run: fn() -> Outcome,
-}
+/// A named test: the name printed on its result line, and its body.
+pub type Test = (&'static str, fn() -> Outcome);
 
 /// Fails the current test with a formatted message unless `cond` holds.
 #[macro_export]
@@ -29,15 +24,15 @@ pub fn run(tests: &[Test]) -> i32 {
     println!("TAP version 13");
     println!("1..{}", tests.len());
     let mut failed = 0;
-    for (i, t) in tests.iter().enumerate() {
-        match (t.run)() {
-            Ok(()) => println!("ok {} {}", i + 1, t.name),
+    for (i, (name, test)) in tests.iter().enumerate() {
+        match test() {
+            Ok(()) => println!("ok {} {name}", i + 1),
             Err(why) => {
                 failed += 1;
                 for line in why.lines() {
                     println!("# {line}");
                 }
-                println!("not ok {} {}", i + 1, t.name);
+                println!("not ok {} {name}", i + 1);
             }
         }
     }

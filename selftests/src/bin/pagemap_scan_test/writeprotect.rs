@@ -9,6 +9,7 @@
 use nix::errno::Errno;
 use pagemap_scan_selftests::ensure;
 use pagemap_scan_selftests::mem::{Mapping, PAGE};
+use pagemap_scan_selftests::rng::Rng;
 use pagemap_scan_selftests::scanner::{arg, Reply, Scanner};
 use pagemap_scan_selftests::tap::Outcome;
 use pagemap_scan_selftests::uapi::*;
@@ -345,18 +346,6 @@ pub fn wine_loop() -> Outcome {
     Ok(())
 }
 
-/// A tiny deterministic PRNG (xorshift64*), one per writer thread.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-}
-
 /// Writers keep writing random pages while GET+WP rounds run: every write
 /// must be reported by a round that ended after the write began.
 pub fn concurrent_writers() -> Outcome {
@@ -394,7 +383,7 @@ pub fn concurrent_writers() -> Outcome {
             .map(|w| {
                 let (clock, stop, last_write, written) = (&clock, &stop, &last_write, &written);
                 s.spawn(move || {
-                    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (w + 1));
+                    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15 ^ (w + 1));
                     let mut n = 0u64;
                     while !stop.load(Ordering::Relaxed) {
                         let page = rng.below(PAGES);
