@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Runs inside the test VM (started by vm-run.sh) from the repo directory.
-#   guest.sh test RESULTS   insmod, kselftest, rmmod, 20 load/unload cycles, dmesg
+#   guest.sh test RESULTS [TEST_TIMEOUT [STRESS_SECONDS]]
+#                           insmod, kselftest, upstream selftest, stress, rmmod,
+#                           20 load/unload cycles, dmesg
 #   guest.sh demo RESULTS   insmod, one real call through the device and /proc
 # Writes its findings to files in RESULTS; vm-run.sh judges them.
 set -u
-mode=$1 res=$2 test_timeout=${3:-900}
+mode=$1 res=$2 test_timeout=${3:-900} stress_secs=${4:-20}
 note() { echo "$*" >>"$res/guest.log"; }
 finish() { dmesg >"$res/dmesg.txt"; echo "$1" >"$res/finished"; exit 0; }
 
@@ -49,6 +51,8 @@ test)
 		(cd /tmp && timeout "$test_timeout" "$OLDPWD/target/upstream/pagemap_ioctl") >"$res/upstream.txt" 2>&1
 		echo $? >"$res/upstream.rc"
 	fi
+	timeout $((stress_secs + 120)) target/release/pagemap_scan_stress "$stress_secs" >"$res/stress.txt" 2>&1
+	echo $? >"$res/stress.rc"
 	rmmod pagemap_scan || { note "rmmod failed"; finish rmmod-failed; }
 	cycles=0
 	for _ in $(seq 20); do

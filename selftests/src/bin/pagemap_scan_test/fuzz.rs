@@ -49,13 +49,7 @@ impl Targets {
     fn address(&self, r: &mut Rng) -> u64 {
         match r.below(10) {
             0..=3 => self.mem.page(r.below(PAGES) as usize) + r.pick(&[0, 0, 0, 1, 8, P - 1]),
-            4 => r.pick(&[
-                0,
-                0xffff_8880_0000_0000,
-                !(P - 1),
-                1 << 47,
-                1 << 56,
-            ]),
+            4 => r.pick(&[0, 0xffff_8880_0000_0000, !(P - 1), 1 << 47, 1 << 56]),
             5 => self.read_only.start(),
             6 => self.edge.page(1) - r.below(64),
             7 => r.next_u64(),
