@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 #   make check     host tests, module build (warnings are errors, clippy), VM tests
+#   make check-debug  the same on a KASAN/lockdep/DEBUG_VM/kmemleak kernel, longer stress
 #   make demo      build everything, boot the VM, load the module, show a real call
 #   make kernel    build (or reuse) the cached Rust-enabled test kernel
 #   make module    build pagemap_scan.ko against $(KDIR)
@@ -20,7 +21,7 @@ LLVM ?= 1
 KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM)
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all kernel module build-module clippy build-clippy host-test selftests vm-test check demo clean
+.PHONY: all kernel module build-module clippy build-clippy host-test selftests vm-test check check-debug demo clean
 
 all: module selftests
 
@@ -58,6 +59,9 @@ demo: module selftests
 
 check:
 	scripts/check.sh
+
+check-debug:
+	scripts/check.sh --debug
 
 clean:
 	-$(KMAKE) clean

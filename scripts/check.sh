@@ -7,10 +7,19 @@
 #   4. the UAPI header compiled standalone and next to the kernel's <linux/fs.h>
 #   5. the VM: insmod, the kselftest (TAP), the kernel's own pagemap_ioctl selftest
 #      with its calls sent to the device, rmmod, load/unload cycles, dmesg scan
+#
+# check.sh --debug (make check-debug): the same on the debug kernel
+# (scripts/kernel-debug.config: KASAN, lockdep, DEBUG_VM, DEBUG_ATOMIC_SLEEP,
+# kmemleak), with a longer stress run, 100 load/unload cycles and a kmemleak scan.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 cd "$here/.."
+
+if [ "${1:-}" = --debug ]; then
+	export PMS_KCONFIG_EXTRA=$here/kernel-debug.config
+	export PMS_STRESS_SECS=${PMS_STRESS_SECS:-120} PMS_CYCLES=100
+fi
 
 passed=0 failed=0
 pass() { passed=$((passed + $1)); }
@@ -59,7 +68,7 @@ step selftests-build cargo build --release -p pagemap-scan-selftests
 step upstream-selftest-build env KDIR="$kdir" scripts/build-upstream-selftest.sh
 
 phase "check: VM (insmod, kselftest, rmmod, 20 load/unload cycles, dmesg)"
-scripts/vm-run.sh test | tee "$PMS_CACHE/logs/vm.log"
+KDIR=$kdir scripts/vm-run.sh test | tee "$PMS_CACHE/logs/vm.log"
 vm=${PIPESTATUS[0]}
 tap=$(sed -n 's/^vm: # Totals: pass:\([0-9]*\) fail:\([0-9]*\).*/\1 \2/p' "$PMS_CACHE/logs/vm.log")
 if [ -n "$tap" ]; then

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Runs inside the test VM (started by vm-run.sh) from the repo directory.
-#   guest.sh test RESULTS [TEST_TIMEOUT [STRESS_SECONDS]]
+#   guest.sh test RESULTS [TEST_TIMEOUT [STRESS_SECONDS [LOAD_CYCLES]]]
 #                           insmod, kselftest, upstream selftest, stress, rmmod,
-#                           20 load/unload cycles, dmesg
+#                           load/unload cycles, kmemleak scan if available, dmesg
 #   guest.sh demo RESULTS   insmod, one real call through the device and /proc
 # Writes its findings to files in RESULTS; vm-run.sh judges them.
 set -u
-mode=$1 res=$2 test_timeout=${3:-900} stress_secs=${4:-20}
+mode=$1 res=$2 test_timeout=${3:-900} stress_secs=${4:-20} cycles_wanted=${5:-20}
 note() { echo "$*" >>"$res/guest.log"; }
 finish() { dmesg >"$res/dmesg.txt"; echo "$1" >"$res/finished"; exit 0; }
 
@@ -55,11 +55,19 @@ test)
 	echo $? >"$res/stress.rc"
 	rmmod pagemap_scan || { note "rmmod failed"; finish rmmod-failed; }
 	cycles=0
-	for _ in $(seq 20); do
+	for _ in $(seq "$cycles_wanted"); do
 		insmod ./pagemap_scan.ko && rmmod pagemap_scan || break
 		cycles=$((cycles + 1))
 	done
 	echo "$cycles" >"$res/cycles"
+	# On a kmemleak kernel: collect what is reported after all of the above.
+	mount -t debugfs none /sys/kernel/debug 2>/dev/null
+	if [ -w /sys/kernel/debug/kmemleak ]; then
+		echo scan >/sys/kernel/debug/kmemleak
+		sleep 5
+		echo scan >/sys/kernel/debug/kmemleak
+		cat /sys/kernel/debug/kmemleak >"$res/kmemleak.txt"
+	fi
 	;;
 demo)
 	target/release/pagemap_scan_demo >"$res/demo.txt" 2>&1

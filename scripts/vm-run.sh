@@ -24,7 +24,7 @@ phase "vm: booting $(basename "$(dirname "$kdir")") (${kvm:-KVM}${kvm:+, TCG}), 
 truncate -s 512M "$res/swap.img"
 PATH=$PMS_VENV/bin:$PATH timeout "${PMS_VM_TIMEOUT:-1200}" vng $kvm --run "$image" --memory 2G --cpus 2 \
 	--qemu-opts="-drive file=$res/swap.img,if=virtio,format=raw,cache=unsafe" \
-	--rwdir "$res" --exec "scripts/guest.sh $mode $res ${PMS_TEST_TIMEOUT:-900} ${PMS_STRESS_SECS:-20}" </dev/null >"$res/console.log" 2>&1
+	--rwdir "$res" --exec "scripts/guest.sh $mode $res ${PMS_TEST_TIMEOUT:-900} ${PMS_STRESS_SECS:-20} ${PMS_CYCLES:-20}" </dev/null >"$res/console.log" 2>&1
 vm_status=$?
 phase "vm: exited with status $vm_status"
 
@@ -56,8 +56,13 @@ fi
 echo "vm: stress: $(grep '^# stress' "$res/stress.txt" || echo 'no summary') (exit $(cat "$res/stress.rc"))"
 [ "$(cat "$res/stress.rc")" = 0 ] || { tail -5 "$res/stress.txt"; fail=1; }
 cycles=$(cat "$res/cycles")
-echo "vm: load/unload cycles: $cycles of 20"
-[ "$cycles" = 20 ] || fail=1
+echo "vm: load/unload cycles: $cycles of ${PMS_CYCLES:-20}"
+[ "$cycles" = "${PMS_CYCLES:-20}" ] || fail=1
+if [ -f "$res/kmemleak.txt" ]; then
+	leaks=$(grep -c 'unreferenced object' "$res/kmemleak.txt")
+	echo "vm: kmemleak: $leaks unreferenced objects"
+	[ "$leaks" = 0 ] || { head -40 "$res/kmemleak.txt"; fail=1; }
+fi
 if [ -n "$splats" ]; then
 	echo "vm: kernel splats in dmesg:"
 	echo "$splats"
