@@ -6,43 +6,41 @@
 use pagemap_scan_selftests::tap::{self, Test};
 
 mod fuzz;
+mod kinds;
 mod lifecycle;
 mod validation;
 mod writeprotect;
 
+#[rustfmt::skip]
 const TESTS: &[Test] = &[
-    (
-        "invalid arguments: same errno as the C ioctl",
-        validation::invalid_args,
-    ),
-    (
-        "valid arguments: same result and walk_end",
-        validation::valid_args,
-    ),
+    ("invalid arguments: same errno as the C ioctl", validation::invalid_args),
+    ("valid arguments: same result and walk_end", validation::valid_args),
     ("walk_end is written back", validation::walk_end_writeback),
     ("unknown ioctl gives ENOTTY", lifecycle::unknown_ioctl),
-    (
-        "fork: child's fd stays bound to the opener's mm",
-        lifecycle::fork_keeps_binding,
-    ),
+    ("fork: child's fd stays bound to the opener's mm", lifecycle::fork_keeps_binding),
     ("opener exited: ESRCH as in C", lifecycle::dead_mm_is_esrch),
-    (
-        "hostile arguments: same answer as the C ioctl",
-        fuzz::hostile_args,
-    ),
-    (
-        "WP: without wp-async, skipped or EPERM",
-        writeprotect::without_wp_async,
-    ),
+    ("hostile arguments: same answer as the C ioctl", fuzz::hostile_args),
+    ("anon private: written, zero page, DONTNEED, untouched", kinds::anon_private),
+    ("shared anon (shmem)", kinds::shmem),
+    ("memfd mapped shared and private", kinds::memfd_private_and_shared),
+    ("THP: whole, partial, max_pages", kinds::thp),
+    ("hugetlb: MAP_HUGETLB, whole and partial", kinds::hugetlb_map),
+    ("hugetlb: memfd MFD_HUGETLB", kinds::hugetlb_memfd),
+    ("hugetlb: SysV SHM_HUGETLB", kinds::hugetlb_shm),
+    ("swapped out with MADV_PAGEOUT", kinds::swapped),
+    ("soft-dirty after clear_refs", kinds::soft_dirty),
+    ("PROT_NONE, gaps and 64 VMAs", kinds::prot_none_gaps_and_many_vmas),
+    ("vec_len and max_pages boundaries", kinds::vec_len_and_max_pages),
+    ("CRIU pre-dump loop on walk_end", kinds::criu_predump_loop),
+    ("Wine GetWriteWatch GET loop on walk_end", kinds::wine_get_loop),
+    ("more regions than the 512-entry bounce buffer", kinds::more_regions_than_the_bounce_buffer),
+    ("WP: without wp-async, skipped or EPERM", writeprotect::without_wp_async),
     ("WP twin: anon", writeprotect::anon),
     ("WP twin: shmem", writeprotect::shmem),
     ("WP twin: THP, whole and split", writeprotect::thp),
     ("WP twin: hugetlb, whole and partial", writeprotect::hugetlb),
     ("WP: the Wine GetWriteWatch loop", writeprotect::wine_loop),
-    (
-        "WP: concurrent writers lose no write",
-        writeprotect::concurrent_writers,
-    ),
+    ("WP: concurrent writers lose no write", writeprotect::concurrent_writers),
 ];
 
 fn main() {
