@@ -11,6 +11,9 @@ mode=$1 res=$2 test_timeout=${3:-900} stress_secs=${4:-20} cycles_wanted=${5:-20
 note() { echo "$*" >>"$res/guest.log"; }
 finish() { dmesg >"$res/dmesg.txt"; echo "$1" >"$res/finished"; exit 0; }
 
+set -a
+. "$res/env"
+set +a
 echo 64 >/proc/sys/vm/nr_hugepages
 note "hugetlb pages reserved: $(cat /proc/sys/vm/nr_hugepages)"
 if mkswap /dev/vda >/dev/null 2>&1 && swapon /dev/vda; then

@@ -20,6 +20,8 @@ res=$(mktemp -d "${TMPDIR:-/tmp}/pagemap_scan-vm.XXXXXX")
 kvm=--disable-kvm
 [ "${PMS_KVM:-0}" = 1 ] && kvm=
 phase "vm: booting $(basename "$(dirname "$kdir")") (${kvm:-KVM}${kvm:+, TCG}), results in $res"
+# Seeds and lengths of the randomized tests reach the guest through a file.
+env | grep -E '^PMS_(SEED|CALLS)=' >"$res/env"
 # A sparse disk for the guest's swap (tests page memory out with MADV_PAGEOUT).
 truncate -s 512M "$res/swap.img"
 PATH=$PMS_VENV/bin:$PATH timeout "${PMS_VM_TIMEOUT:-1200}" vng $kvm --run "$image" --memory 2G --cpus 2 \

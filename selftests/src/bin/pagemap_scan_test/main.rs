@@ -8,6 +8,7 @@ use pagemap_scan_selftests::tap::{self, Test};
 mod fuzz;
 mod kinds;
 mod lifecycle;
+mod random;
 mod validation;
 mod writeprotect;
 
@@ -34,6 +35,7 @@ const TESTS: &[Test] = &[
     ("CRIU pre-dump loop on walk_end", kinds::criu_predump_loop),
     ("Wine GetWriteWatch GET loop on walk_end", kinds::wine_get_loop),
     ("more regions than the 512-entry bounce buffer", kinds::more_regions_than_the_bounce_buffer),
+    ("random layouts and arguments: device equals C", random::random_calls),
     ("WP: without wp-async, skipped or EPERM", writeprotect::without_wp_async),
     ("WP twin: anon", writeprotect::anon),
     ("WP twin: shmem", writeprotect::shmem),
