@@ -84,40 +84,29 @@ fn call(s: &Scanner, fx: &Fixture, case: &Case) -> Result<Reply, String> {
     let mut a = fx.base();
     (case.edit)(fx, &mut a);
     let bytes = std::mem::size_of::<PmScanArg>();
-    let reply = match case.at {
-        At::Stack => s.scan(&mut a),
-        // SAFETY (all below): the pointers are bad on purpose; the kernel must
-        // refuse them, which is what is tested. Nothing of ours is written.
-        At::Null => Reply {
-            ret: unsafe { s.scan_at(std::ptr::null_mut()) },
-            walk_end: 0,
-        },
-        At::Kernel => Reply {
-            ret: unsafe { s.scan_at(KERNEL_ADDR as *mut PmScanArg) },
-            walk_end: 0,
-        },
+    let p: *mut PmScanArg = match case.at {
+        At::Stack => &mut a,
+        At::Null => std::ptr::null_mut(),
+        At::Kernel => KERNEL_ADDR as *mut PmScanArg,
         At::ReadOnly => {
             fx.read_only.protect(libc::PROT_READ | libc::PROT_WRITE)?;
             let p = fx.read_only.start() as *mut PmScanArg;
             // SAFETY: the page is ours and writable at this moment.
             unsafe { p.write(a) };
             fx.read_only.protect(libc::PROT_READ)?;
-            // SAFETY: `p` is a readable `PmScanArg`; the kernel's write to it must fail.
-            let ret = unsafe { s.scan_at(p) };
-            // SAFETY: still mapped readable.
-            Reply {
-                ret,
-                walk_end: unsafe { p.read() }.walk_end,
-            }
+            p
         }
-        At::Straddling => {
-            let p = (fx.edge.page(1) - bytes as u64 / 2) as *mut PmScanArg;
-            Reply {
-                ret: unsafe { s.scan_at(p) },
-                walk_end: 0,
-            }
-        }
+        At::Straddling => (fx.edge.page(1) - bytes as u64 / 2) as *mut PmScanArg,
     };
+    // SAFETY: `p` is our argument, or bad on purpose: the kernel must refuse
+    // it, which is what is tested, without writing anything of ours.
+    let ret = unsafe { s.scan_at(p) };
+    let walk_end = match case.at {
+        // SAFETY: both still point to a readable `PmScanArg` of ours.
+        At::Stack | At::ReadOnly => unsafe { p.read() }.walk_end,
+        _ => 0,
+    };
+    let reply = Reply { ret, walk_end };
     Ok(reply)
 }
 
