@@ -67,7 +67,7 @@ step header-with-kernel-fs.h cc -fsyntax-only -Wall -Werror -DWITH_KERNEL_FS_H \
 step selftests-build cargo build --release -p pagemap-scan-selftests
 step upstream-selftest-build env KDIR="$kdir" scripts/build-upstream-selftest.sh
 
-phase "check: VM (insmod, kselftest, rmmod, 20 load/unload cycles, dmesg)"
+phase "check: VM (insmod, kselftests, stress, rmmod, load/unload cycles, dmesg)"
 KDIR=$kdir scripts/vm-run.sh test | tee "$PMS_CACHE/logs/vm.log"
 vm=${PIPESTATUS[0]}
 tap=$(sed -n 's/^vm: # Totals: pass:\([0-9]*\) fail:\([0-9]*\).*/\1 \2/p' "$PMS_CACHE/logs/vm.log")
