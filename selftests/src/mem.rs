@@ -32,6 +32,43 @@ impl Mapping {
         })
     }
 
+    /// Anonymous memory like `new`'s at a multiple of `align` (a power of two):
+    /// over-maps by `align`, then unmaps the slack on both sides.
+    pub fn aligned(len: usize, align: usize, prot: i32, flags: i32) -> Result<Mapping, String> {
+        assert!(len > 0 && align.is_power_of_two());
+        let over = Mapping::new(len + align, prot, flags, -1)?;
+        let lead = (over.start().next_multiple_of(align as u64) - over.start()) as usize;
+        let mut parts = over.punch(0, lead).map_err(|(_, e)| e)?;
+        let rest = parts.pop().expect("len + align > lead: a part is left");
+        let mut parts = rest.punch(len, align - lead).map_err(|(_, e)| e)?;
+        Ok(parts.remove(0))
+    }
+
+    /// Unmaps `[off, off + len)` (page-aligned, inside the mapping) and returns
+    /// what is left before and after the hole, each owning its part; on
+    /// failure (a hugetlb page cut, say), the mapping as it was.
+    pub fn punch(self, off: usize, len: usize) -> Result<Vec<Mapping>, (Mapping, String)> {
+        assert!(off.is_multiple_of(PAGE) && len.is_multiple_of(PAGE) && off + len <= self.len);
+        if len > 0 {
+            // SAFETY: unmaps part of our own mapping, which nothing refers into
+            // (type invariant).
+            let r = unsafe { libc::munmap(self.addr.wrapping_add(off).cast(), len) };
+            if let Err(e) = Errno::result(r) {
+                return Err((self, format!("munmap: {e}")));
+            }
+        }
+        let me = std::mem::ManuallyDrop::new(self);
+        // INVARIANT: the parts are the mapping minus the hole, disjoint.
+        Ok([(0, off), (off + len, me.len)]
+            .into_iter()
+            .filter(|(from, to)| from < to)
+            .map(|(from, to)| Mapping {
+                addr: me.addr.wrapping_add(from),
+                len: to - from,
+            })
+            .collect())
+    }
+
     /// Private anonymous read-write memory of `pages` pages, untouched.
     pub fn anon(pages: usize) -> Result<Mapping, String> {
         Mapping::new(

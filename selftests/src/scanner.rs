@@ -100,3 +100,21 @@ pub fn arg(start: u64, end: u64, category_mask: u64, return_mask: u64) -> PmScan
         ..Default::default()
     }
 }
+
+/// The same call through `dev` and `proc`, with room for `vec_len` regions:
+/// the reply and regions when the two agree, else both of them.
+pub fn both(
+    dev: &Scanner,
+    proc: &Scanner,
+    a: PmScanArg,
+    vec_len: usize,
+) -> Result<(Reply, Vec<PageRegion>), String> {
+    let (d, dv) = dev.regions(a, vec_len);
+    let (p, pv) = proc.regions(a, vec_len);
+    if d != p || dv != pv {
+        return Err(format!(
+            "{a:x?}, vec_len {vec_len}:\n  device {d:x?} {dv:x?}\n  proc   {p:x?} {pv:x?}"
+        ));
+    }
+    Ok((p, pv))
+}

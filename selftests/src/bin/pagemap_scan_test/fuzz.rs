@@ -18,8 +18,7 @@ const PAGES: u64 = 64;
 
 /// Where the fuzzed pointers point.
 struct Targets {
-    /// Scanned memory; its first pages (already written, so output written
-    /// there changes nothing the next call sees) double as a vector.
+    /// Scanned memory, which doubles as a vector: see `populate_output`.
     mem: Mapping,
     read_only: Mapping,
     /// A page whose successor is unmapped.
@@ -44,6 +43,19 @@ impl Targets {
             read_only,
             edge,
         })
+    }
+
+    /// Populates the pages of `mem` that `a`'s output may land on (at most
+    /// one region per page scanned), so that the first call's output does not
+    /// make a page present for the second call to find.
+    fn populate_output(&self, a: &PmScanArg) {
+        let end = a.vec.saturating_add(a.vec_len.min(PAGES) * 24);
+        for i in 0..PAGES as usize {
+            let page = self.mem.page(i);
+            if a.vec < page + P && page < end {
+                self.mem.touch(i);
+            }
+        }
     }
 
     fn address(&self, r: &mut Rng) -> u64 {
@@ -134,6 +146,7 @@ pub fn hostile_args() -> Outcome {
     for i in 0..CALLS {
         let a = t.arg(&mut r);
         let misalign = if r.one_in(4) { r.below(8) as usize } else { 0 };
+        t.populate_output(&a);
         let d = call(&dev, &a, misalign);
         let p = call(&proc, &a, misalign);
         ensure!(

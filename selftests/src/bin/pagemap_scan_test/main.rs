@@ -5,10 +5,10 @@
 
 use pagemap_scan_selftests::tap::{self, Test};
 
+mod differential;
 mod fuzz;
-mod kinds;
 mod lifecycle;
-mod random;
+mod memory;
 mod validation;
 mod writeprotect;
 
@@ -21,21 +21,21 @@ const TESTS: &[Test] = &[
     ("fork: child's fd stays bound to the opener's mm", lifecycle::fork_keeps_binding),
     ("opener exited: ESRCH as in C", lifecycle::dead_mm_is_esrch),
     ("hostile arguments: same answer as the C ioctl", fuzz::hostile_args),
-    ("anon private: written, zero page, DONTNEED, untouched", kinds::anon_private),
-    ("shared anon (shmem)", kinds::shmem),
-    ("memfd mapped shared and private", kinds::memfd_private_and_shared),
-    ("THP: whole, partial, max_pages", kinds::thp),
-    ("hugetlb: MAP_HUGETLB, whole and partial", kinds::hugetlb_map),
-    ("hugetlb: memfd MFD_HUGETLB", kinds::hugetlb_memfd),
-    ("hugetlb: SysV SHM_HUGETLB", kinds::hugetlb_shm),
-    ("swapped out with MADV_PAGEOUT", kinds::swapped),
-    ("soft-dirty after clear_refs", kinds::soft_dirty),
-    ("PROT_NONE, gaps and 64 VMAs", kinds::prot_none_gaps_and_many_vmas),
-    ("vec_len and max_pages boundaries", kinds::vec_len_and_max_pages),
-    ("CRIU pre-dump loop on walk_end", kinds::criu_predump_loop),
-    ("Wine GetWriteWatch GET loop on walk_end", kinds::wine_get_loop),
-    ("more regions than the 512-entry bounce buffer", kinds::more_regions_than_the_bounce_buffer),
-    ("random layouts and arguments: device equals C", random::random_calls),
+    ("anon private: written, zero page, DONTNEED, untouched", memory::anon_private),
+    ("shared anon (shmem)", memory::shmem),
+    ("memfd mapped shared and private", memory::memfd_private_and_shared),
+    ("THP: whole, partial, max_pages", memory::thp),
+    ("hugetlb: MAP_HUGETLB, whole and partial", memory::hugetlb_map),
+    ("hugetlb: memfd MFD_HUGETLB", memory::hugetlb_memfd),
+    ("hugetlb: SysV SHM_HUGETLB", memory::hugetlb_shm),
+    ("swapped out with MADV_PAGEOUT", memory::swapped),
+    ("soft-dirty after clear_refs", memory::soft_dirty),
+    ("PROT_NONE, gaps and 64 VMAs", memory::prot_none_gaps_and_many_vmas),
+    ("vec_len and max_pages boundaries", memory::vec_len_and_max_pages),
+    ("CRIU pre-dump loop on walk_end", memory::criu_predump_loop),
+    ("Wine GetWriteWatch GET loop on walk_end", memory::wine_get_loop),
+    ("more regions than the 512-entry bounce buffer", memory::more_regions_than_the_bounce_buffer),
+    ("differential: random layouts and arguments, device equals C", differential::random_calls),
     ("WP: without wp-async, skipped or EPERM", writeprotect::without_wp_async),
     ("WP twin: anon", writeprotect::anon),
     ("WP twin: shmem", writeprotect::shmem),

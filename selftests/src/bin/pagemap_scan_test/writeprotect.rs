@@ -8,6 +8,7 @@
 
 use nix::errno::Errno;
 use pagemap_scan_selftests::ensure;
+use pagemap_scan_selftests::layout::{self, Area, Kind};
 use pagemap_scan_selftests::mem::{Mapping, PAGE};
 use pagemap_scan_selftests::rng::Rng;
 use pagemap_scan_selftests::scanner::{arg, Reply, Scanner};
@@ -16,68 +17,29 @@ use pagemap_scan_selftests::uapi::*;
 use pagemap_scan_selftests::uffd::Uffd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-const HUGE: u64 = 2 << 20;
+const HUGE: u64 = layout::HUGE as u64;
 const P: u64 = PAGE as u64;
-
-/// The memory kinds write-protection covers.
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    Anon,
-    Shmem,
-    Thp,
-    Hugetlb,
-}
 
 /// Two regions of one kind, registered for uffd-wp async.
 struct Twin {
-    /// Owns both regions (and, for THP, the alignment slack).
-    _maps: Vec<Mapping>,
+    areas: [Area; 2],
     _uffd: Uffd,
     bases: [u64; 2],
     len: u64,
 }
 
-/// Maps `len` bytes of `kind` at a 2 MiB boundary.
-fn map(kind: Kind, len: u64) -> Result<(Mapping, u64), String> {
-    let rw = libc::PROT_READ | libc::PROT_WRITE;
-    let anon = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
-    let len_us = len as usize;
-    match kind {
-        Kind::Anon => Mapping::new(len_us, rw, anon, -1).map(|m| (m.start(), m)),
-        Kind::Shmem => Mapping::new(len_us, rw, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1)
-            .map(|m| (m.start(), m)),
-        Kind::Hugetlb => {
-            Mapping::new(len_us, rw, anon | libc::MAP_HUGETLB, -1).map(|m| (m.start(), m))
-        }
-        Kind::Thp => {
-            // Over-map, then use the 2 MiB-aligned part.
-            let m = Mapping::new(len_us + HUGE as usize, rw, anon, -1)?;
-            let base = (m.start() + HUGE - 1) & !(HUGE - 1);
-            // SAFETY: advice on a range of our own mapping.
-            let r =
-                unsafe { libc::madvise(base as *mut libc::c_void, len_us, libc::MADV_HUGEPAGE) };
-            Errno::result(r).map_err(|e| format!("MADV_HUGEPAGE: {e}"))?;
-            Ok((base, m))
-        }
-    }
-    .map(|(base, m)| (m, base))
-}
-
 impl Twin {
     fn new(kind: Kind, len: u64) -> Result<Twin, String> {
         let uffd = Uffd::wp_async()?;
-        let mut maps = Vec::new();
-        let mut bases = [0; 2];
-        for base in &mut bases {
-            let (m, b) = map(kind, len)?;
-            uffd.register_wp(b, len)?;
-            maps.push(m);
-            *base = b;
+        let pages = len as usize / PAGE;
+        let areas = [Area::of(kind, pages)?, Area::of(kind, pages)?];
+        for area in &areas {
+            uffd.register_wp(area.base(), len)?;
         }
         Ok(Twin {
-            _maps: maps,
+            bases: areas.each_ref().map(Area::base),
+            areas,
             _uffd: uffd,
-            bases,
             len,
         })
     }
@@ -94,11 +56,8 @@ impl Twin {
 
     /// `madvise(advice)` of `[off, off + len)` in both regions.
     fn advise(&self, off: u64, len: u64, advice: i32) -> Outcome {
-        for &base in &self.bases {
-            // SAFETY: advice on our own mapping.
-            let r =
-                unsafe { libc::madvise((base + off) as *mut libc::c_void, len as usize, advice) };
-            Errno::result(r).map_err(|e| format!("madvise({advice}): {e}"))?;
+        for area in &self.areas {
+            area.advise((off / P) as usize, (len / P) as usize, advice)?;
         }
         Ok(())
     }
