@@ -84,13 +84,60 @@ pub const PM_SCAN_FLAGS: u64 = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC;
 /// `_IOWR('f', 16, struct pm_scan_arg)`: the upstream ioctl number.
 pub const PAGEMAP_SCAN: u32 = iowr(b'f' as u32, 16, core::mem::size_of::<PmScanArg>());
 
-/// `_IOWR` of `asm-generic/ioctl.h`: direction read|write, size, type, number.
+/// `struct pms_features`: what the module supports (`PMS_IOC_GET_FEATURES`).
+///
+/// Versioned by size: the caller sets `size` to its struct's size (at least
+/// [`PMS_FEATURES_SIZE_VER0`]); the module fills `min(size, its size)` bytes,
+/// zeroes the rest of the caller's struct and writes the filled size back.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PmsFeatures {
+    /// In: the caller's struct size. Out: the bytes the module filled.
+    pub size: u64,
+    /// `PAGE_IS_*` categories the module reports and matches.
+    pub categories: u64,
+    /// `PM_SCAN_*` flags the module accepts.
+    pub flags: u64,
+    /// `PMS_FEATURE_*` extra ioctls the module implements.
+    pub ioctls: u64,
+}
+
+/// The size of the first version of [`PmsFeatures`].
+pub const PMS_FEATURES_SIZE_VER0: u64 = 32;
+
+/// [`PMS_IOC_GET_FEATURES`] is implemented.
+pub const PMS_FEATURE_GET_FEATURES: u64 = 1 << 0;
+/// [`PMS_IOC_ATTACH_PIDFD`] is implemented.
+pub const PMS_FEATURE_ATTACH_PIDFD: u64 = 1 << 1;
+
+/// The type byte of the device's own ioctls.
+pub const PMS_IOCTL_MAGIC: u32 = 0xb8;
+/// `_IOWR(0xB8, 0x40, struct pms_features)`: fills a [`PmsFeatures`].
+pub const PMS_IOC_GET_FEATURES: u32 = ioc(
+    IOC_READ | IOC_WRITE,
+    PMS_IOCTL_MAGIC,
+    0x40,
+    core::mem::size_of::<PmsFeatures>(),
+);
+/// `_IO(0xB8, 0x41)`: rebinds the fd to the mm of the pidfd given as the argument.
+pub const PMS_IOC_ATTACH_PIDFD: u32 = ioc(0, PMS_IOCTL_MAGIC, 0x41, 0);
+
+const IOC_WRITE: u32 = 1;
+const IOC_READ: u32 = 2;
+
+/// `_IOWR` of `asm-generic/ioctl.h`.
 const fn iowr(ty: u32, nr: u32, size: usize) -> u32 {
-    (3 << 30) | ((size as u32) << 16) | (ty << 8) | nr
+    ioc(IOC_READ | IOC_WRITE, ty, nr, size)
+}
+
+/// `_IOC` of `asm-generic/ioctl.h`: direction, size, type, number.
+const fn ioc(dir: u32, ty: u32, nr: u32, size: usize) -> u32 {
+    (dir << 30) | ((size as u32) << 16) | (ty << 8) | nr
 }
 
 const _: () = assert!(core::mem::size_of::<PmScanArg>() == 96);
 const _: () = assert!(core::mem::size_of::<PageRegion>() == 24);
+const _: () = assert!(core::mem::size_of::<PmsFeatures>() as u64 == PMS_FEATURES_SIZE_VER0);
 
 #[cfg(test)]
 mod tests {
@@ -100,6 +147,13 @@ mod tests {
     fn ioctl_number_is_upstreams() {
         // The value userspace sees for PAGEMAP_SCAN on x86_64.
         assert_eq!(PAGEMAP_SCAN, 0xc060_6610);
+    }
+
+    #[test]
+    fn device_ioctl_numbers() {
+        // What the C macros of include/uapi/linux/pagemap_scan.h give on x86_64.
+        assert_eq!(PMS_IOC_GET_FEATURES, 0xc020_b840);
+        assert_eq!(PMS_IOC_ATTACH_PIDFD, 0x0000_b841);
     }
 
     #[test]

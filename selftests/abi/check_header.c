@@ -38,3 +38,13 @@ SAME(PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, 3);
 
 static const char device[] = PAGEMAP_SCAN_DEVICE;
 SAME(sizeof(device), sizeof("/dev/pagemap_scan"));
+
+/* The device's own ioctls. */
+SAME(sizeof(struct pms_features), PMS_FEATURES_SIZE_VER0);
+SAME(offsetof(struct pms_features, size), 0);
+SAME(offsetof(struct pms_features, categories), 8);
+SAME(offsetof(struct pms_features, flags), 16);
+SAME(offsetof(struct pms_features, ioctls), 24);
+SAME(PMS_IOC_GET_FEATURES, 0xc020b840u);
+SAME(PMS_IOC_ATTACH_PIDFD, 0x0000b841u);
+SAME(PMS_FEATURE_GET_FEATURES | PMS_FEATURE_ATTACH_PIDFD, 3);

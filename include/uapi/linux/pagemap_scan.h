@@ -82,4 +82,45 @@ struct pm_scan_arg {
 
 #endif /* PAGEMAP_SCAN */
 
+/*
+ * Extra ioctls of /dev/pagemap_scan (not on /proc/PID/pagemap). They are
+ * device-private: the numbers mean nothing on another fd.
+ */
+#define PMS_IOCTL_MAGIC		0xB8
+
+/*
+ * struct pms_features - What this module supports (PMS_IOC_GET_FEATURES)
+ * @size:	In: the size of the caller's struct, at least
+ *		PMS_FEATURES_SIZE_VER0. Out: the bytes the module filled in,
+ *		min(caller's size, module's size). Bytes past that up to the
+ *		caller's size are zeroed, so a newer caller on an older module
+ *		reads 0 (unsupported) in the fields the module does not know.
+ * @categories:	PAGE_IS_* categories the module reports and matches.
+ * @flags:	PM_SCAN_* flags the module accepts.
+ * @ioctls:	PMS_FEATURE_* extra ioctls the module implements.
+ */
+struct pms_features {
+	__u64 size;
+	__u64 categories;
+	__u64 flags;
+	__u64 ioctls;
+};
+
+#define PMS_FEATURES_SIZE_VER0		32
+
+#define PMS_FEATURE_GET_FEATURES	(1 << 0)
+#define PMS_FEATURE_ATTACH_PIDFD	(1 << 1)
+
+/* Fills struct pms_features. Errors: EFAULT, EINVAL (size too small). */
+#define PMS_IOC_GET_FEATURES	_IOWR(PMS_IOCTL_MAGIC, 0x40, struct pms_features)
+
+/*
+ * Rebinds the fd to the mm of the process a pidfd refers to; the argument
+ * is the pidfd itself (by value). Allowed only when the caller may
+ * ptrace-read the target (PTRACE_MODE_READ_FSCREDS), the rule that guards
+ * opening /proc/PID/pagemap. Errors: EBADF (not a pidfd), ESRCH (the process
+ * is gone or has no mm), EACCES (not allowed), EINTR.
+ */
+#define PMS_IOC_ATTACH_PIDFD	_IO(PMS_IOCTL_MAGIC, 0x41)
+
 #endif /* _UAPI_LINUX_PAGEMAP_SCAN_H */
