@@ -23,6 +23,8 @@
 #include <linux/mmu_notifier.h>
 #include <linux/module.h>
 #include <linux/pagewalk.h>
+#include <linux/ptrace.h>
+#include <linux/sched/task.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/swapops.h>
@@ -186,6 +188,8 @@ static struct {
 	int (*__mmu_notifier_invalidate_range_start)(struct mmu_notifier_range *range);
 	void (*__mmu_notifier_invalidate_range_end)(struct mmu_notifier_range *range);
 #endif
+	struct task_struct *(*pidfd_get_task)(int pidfd, unsigned int *flags);
+	struct mm_struct *(*mm_access)(struct task_struct *task, unsigned int mode);
 } pms_ksyms;
 
 #define PMS_FUNC(sym) { #sym, (void **)&pms_ksyms.sym, true }
@@ -218,12 +222,33 @@ static const struct pms_ksym_slot pms_ksym_table[] = {
 	PMS_FUNC(__mmu_notifier_invalidate_range_start),
 	PMS_FUNC(__mmu_notifier_invalidate_range_end),
 #endif
+	PMS_FUNC(pidfd_get_task),
+	PMS_FUNC(mm_access),
 };
 
 const struct pms_ksym_slot *pms_ksym_slots(size_t *len)
 {
 	*len = ARRAY_SIZE(pms_ksym_table);
 	return pms_ksym_table;
+}
+
+/* Attach by pidfd: the rule of /proc/PID/pagemap, with its non-exported helpers. */
+struct task_struct *pms_pidfd_get_task(int pidfd)
+{
+	unsigned int flags;
+
+	return pms_ksyms.pidfd_get_task(pidfd, &flags);
+}
+
+struct mm_struct *pms_mm_access_read(struct task_struct *task)
+{
+	/* The mode /proc/PID/pagemap is opened with (proc_mem_open() adds FSCREDS). */
+	return pms_ksyms.mm_access(task, PTRACE_MODE_READ_FSCREDS);
+}
+
+void pms_put_task(struct task_struct *task)
+{
+	put_task_struct(task);
 }
 
 /* The walk. The callbacks are Rust functions of walk.rs. */

@@ -11,6 +11,7 @@
 #include <linux/types.h>
 
 struct mm_struct;
+struct task_struct;
 struct mm_walk;
 struct vm_area_struct;
 
@@ -49,6 +50,9 @@ void pms_mmgrab(struct mm_struct *mm);
 void pms_mmdrop(struct mm_struct *mm);
 void pms_mmget(struct mm_struct *mm);
 bool pms_mmget_not_zero(struct mm_struct *mm);
+struct task_struct *pms_pidfd_get_task(int pidfd);
+struct mm_struct *pms_mm_access_read(struct task_struct *task);
+void pms_put_task(struct task_struct *task);
 unsigned long pms_untagged_addr(unsigned long addr);
 bool pms_access_ok(unsigned long addr, unsigned long size);
 bool pms_ibt_enforced(void);

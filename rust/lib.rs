@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod category;
+pub mod features;
 pub mod ibt;
 pub mod output;
 pub mod uapi;

@@ -10,6 +10,8 @@
 use crate::sys;
 use core::ptr::NonNull;
 use kernel::bindings;
+use kernel::error::from_err_ptr;
+use kernel::ffi::c_int;
 use kernel::prelude::*;
 use kernel::types::{ARef, AlwaysRefCounted, Opaque};
 
@@ -37,6 +39,11 @@ unsafe impl AlwaysRefCounted for Mm {
     }
 }
 
+// SAFETY: `mmgrab` and `mmdrop` may be called from any thread.
+unsafe impl Send for Mm {}
+// SAFETY: a shared `&Mm` only takes counts and locks, which are thread-safe.
+unsafe impl Sync for Mm {}
+
 impl Mm {
     /// A new reference on the current task's mm, `None` for a kernel thread.
     pub(crate) fn current() -> Option<ARef<Mm>> {
@@ -45,6 +52,26 @@ impl Mm {
         let mm = NonNull::new(unsafe { sys::pms_current_mm() })?.cast::<Mm>();
         // SAFETY: `mm` is live (above); `ARef::from` takes its own count.
         Some(ARef::from(unsafe { mm.as_ref() }))
+    }
+
+    /// The mm of the process `pidfd` refers to, if the caller may
+    /// ptrace-read it (`PTRACE_MODE_READ_FSCREDS`, as `/proc/PID/pagemap`).
+    ///
+    /// Errors: `-EBADF` (not a pidfd), `-ESRCH` (the process is gone or has
+    /// no mm), `-EACCES` (not allowed), `-EINTR`.
+    pub(crate) fn of_pidfd(pidfd: c_int) -> Result<ARef<Mm>> {
+        // SAFETY: any int is accepted; a non-pidfd gives an error pointer.
+        let task = from_err_ptr(unsafe { sys::pms_pidfd_get_task(pidfd) })?;
+        // SAFETY: `task` is referenced until the `pms_put_task` below.
+        let mm = unsafe { sys::pms_mm_access_read(task) };
+        // SAFETY: drops the reference `pms_pidfd_get_task` took.
+        unsafe { sys::pms_put_task(task) };
+        let mm = from_err_ptr(mm)?;
+        // SAFETY: `mm_access` returned an `mm_users` count, owned from here on.
+        let user = unsafe { ARef::from_raw(NonNull::new_unchecked(mm.cast::<MmWithUser>())) };
+        // The fd keeps only `mm_count`, as it does for its opener's mm; the
+        // `mm_users` count is dropped when `user` goes.
+        Ok(ARef::from(&**user))
     }
 
     /// The raw pointer, for the C side.

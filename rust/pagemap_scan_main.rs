@@ -4,28 +4,26 @@
 //! the misc device `/dev/pagemap_scan`.
 //!
 //! An fd is bound at `open` to the opener's mm (as `/proc/self/pagemap` is)
-//! and takes the upstream ioctl number and `struct pm_scan_arg`.
+//! and takes the upstream ioctl number and `struct pm_scan_arg`, plus the
+//! device's own ioctls (feature discovery, attach by pidfd: `file.rs`).
 
-use core::ptr::NonNull;
-use kernel::ffi::{c_long, c_uint, c_ulong, c_void};
 use kernel::prelude::*;
-use kernel::types::ARef;
 
 // The pure modules, shared with the host build (`lib.rs`), are public as there.
 pub mod args;
 pub mod category;
+pub mod features;
 pub mod ibt;
 pub mod output;
 pub mod uapi;
 
+mod file;
 mod ksym;
 mod mm;
 mod pgtable;
 mod scan;
 mod sys;
 mod walk;
-
-use mm::Mm;
 
 module! {
     type: PagemapScan,
@@ -51,45 +49,6 @@ impl Drop for PagemapScan {
     fn drop(&mut self) {
         // SAFETY: registered in `init`; the module is only unloaded with no fd open.
         unsafe { sys::pms_misc_deregister() };
-    }
-}
-
-/// `open`: binds the new fd to the opener's mm. Returns the fd's state or an `ERR_PTR`.
-#[no_mangle]
-extern "C" fn pms_open() -> *mut c_void {
-    match Mm::current() {
-        Some(mm) => ARef::into_raw(mm).as_ptr().cast(),
-        None => ESRCH.to_ptr(),
-    }
-}
-
-/// `release`: drops the fd's mm reference.
-///
-/// # Safety
-///
-/// `state` was returned by [`pms_open`] and is not used again.
-#[no_mangle]
-unsafe extern "C" fn pms_release(state: *mut c_void) {
-    // SAFETY: `state` is the non-null `ARef<Mm>` made by `pms_open` (caller contract).
-    drop(unsafe { ARef::from_raw(NonNull::new_unchecked(state.cast::<Mm>())) });
-}
-
-/// `unlocked_ioctl` and `compat_ioctl`.
-///
-/// # Safety
-///
-/// `state` was returned by [`pms_open`] and not yet released.
-#[no_mangle]
-unsafe extern "C" fn pms_ioctl(state: *mut c_void, cmd: c_uint, arg: c_ulong) -> c_long {
-    // SAFETY: the fd holds a reference on this mm until release (caller contract).
-    let mm = unsafe { &*state.cast::<Mm>() };
-    let ret = match cmd {
-        uapi::PAGEMAP_SCAN => scan::pagemap_scan(mm, arg),
-        _ => Err(ENOTTY),
-    };
-    match ret {
-        Ok(n) => n as c_long,
-        Err(e) => e.to_errno() as c_long,
     }
 }
 

@@ -33,6 +33,8 @@ opaque! {
     Pte;
     /// `spinlock_t`.
     Spinlock;
+    /// `struct task_struct`.
+    Task;
 }
 
 // Only pointers to `mm_struct` cross; its bindgen layout has zero-sized
@@ -53,6 +55,14 @@ extern "C" {
     pub(crate) fn pms_mmget(mm: *mut mm_struct);
     /// `mmget_not_zero()`.
     pub(crate) fn pms_mmget_not_zero(mm: *mut mm_struct) -> bool;
+    /// `pidfd_get_task()`: the thread-group leader of a pidfd, with a
+    /// reference, or an `ERR_PTR` (`-EBADF`, `-ESRCH`).
+    pub(crate) fn pms_pidfd_get_task(pidfd: c_int) -> *mut Task;
+    /// `mm_access(task, PTRACE_MODE_READ_FSCREDS)`: the task's mm with an
+    /// `mm_users` count, or an `ERR_PTR` (`-EACCES`, `-ESRCH`, `-EINTR`).
+    pub(crate) fn pms_mm_access_read(task: *mut Task) -> *mut mm_struct;
+    /// `put_task_struct()`.
+    pub(crate) fn pms_put_task(task: *mut Task);
     /// `untagged_addr()` for the current task.
     pub(crate) fn pms_untagged_addr(addr: c_ulong) -> c_ulong;
     /// `access_ok()` for the current task.

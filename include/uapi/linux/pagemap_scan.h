@@ -111,7 +111,10 @@ struct pms_features {
 #define PMS_FEATURE_GET_FEATURES	(1 << 0)
 #define PMS_FEATURE_ATTACH_PIDFD	(1 << 1)
 
-/* Fills struct pms_features. Errors: EFAULT, EINVAL (size too small). */
+/*
+ * Fills struct pms_features. Errors: EFAULT, EINVAL (size below
+ * PMS_FEATURES_SIZE_VER0 or above 4096).
+ */
 #define PMS_IOC_GET_FEATURES	_IOWR(PMS_IOCTL_MAGIC, 0x40, struct pms_features)
 
 /*
