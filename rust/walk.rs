@@ -59,8 +59,6 @@ pub(crate) enum Stop {
 pub(crate) struct Scan<'a> {
     flags: u64,
     matcher: Matcher,
-    /// `category_mask == return_mask == PAGE_IS_WRITTEN` and nothing else.
-    written_only: bool,
     want_file: bool,
     /// Categories of the VMA being walked, set by `pms_walk_test_vma`.
     vma_categories: u64,
@@ -89,10 +87,6 @@ impl<'a> Scan<'a> {
                 required: req.category_mask,
                 anyof: req.category_anyof_mask,
             },
-            written_only: req.category_inverted == 0
-                && req.category_anyof_mask == 0
-                && req.category_mask == PAGE_IS_WRITTEN
-                && req.return_mask == PAGE_IS_WRITTEN,
             want_file: interest & PAGE_IS_FILE != 0,
             vma_categories: 0,
             out,
@@ -161,56 +155,36 @@ impl<'a> Scan<'a> {
         Some(ret)
     }
 
-    /// The general case: each pte is categorised, matched and reported; a
-    /// reported written pte is write-protected when asked.
+    /// Each pte is categorised, matched and reported; a reported written pte
+    /// is write-protected when asked. Equal facts give equal categories, so a
+    /// run of equal facts is matched and reported once, as one range: a dense
+    /// table costs one comparison per pte.
     fn ptes(&mut self, table: &PteTable, start: u64, facts: &[u8]) -> PteRun {
         let mut run = PteRun {
             ret: 0,
             stop: start,
             first_wp: None,
         };
-        for &f in facts {
+        for same in facts.chunk_by(|a, b| a == b) {
             let addr = run.stop;
-            let categories = self.vma_categories | Facts(f).pte_categories();
+            let end = addr + same.len() as u64 * PAGE_SIZE;
+            let categories = self.vma_categories | Facts(same[0]).pte_categories();
             if self.matcher.page(categories) {
-                let mut next = addr + PAGE_SIZE;
-                run.ret = self.output(categories, addr, &mut next);
-                if next == addr {
-                    break;
-                }
-                if self.write_protect() && categories & PAGE_IS_WRITTEN != 0 {
-                    table.make_wp(addr as c_ulong);
+                let mut fit = end;
+                run.ret = self.output(categories, addr, &mut fit);
+                if self.write_protect() && categories & PAGE_IS_WRITTEN != 0 && fit > addr {
+                    for page in (addr..fit).step_by(PAGE_SIZE as usize) {
+                        table.make_wp(page as c_ulong);
+                    }
                     run.first_wp.get_or_insert(addr);
                 }
-            }
-            run.stop += PAGE_SIZE;
-        }
-        run
-    }
-
-    /// `category_mask == return_mask == PAGE_IS_WRITTEN`: a pte is reported
-    /// exactly when it carries no uffd-wp bit or marker.
-    fn written_ptes(&mut self, table: &PteTable, start: u64, facts: &[u8]) -> PteRun {
-        let mut run = PteRun {
-            ret: 0,
-            stop: start,
-            first_wp: None,
-        };
-        let categories = self.vma_categories | PAGE_IS_WRITTEN;
-        for &f in facts {
-            let addr = run.stop;
-            if !Facts(f).is_uffd_wp() {
-                let mut next = addr + PAGE_SIZE;
-                run.ret = self.output(categories, addr, &mut next);
-                if next == addr {
+                if fit != end {
+                    // The output is full: the walk resumes at the first page that did not fit.
+                    run.stop = fit;
                     break;
                 }
-                if self.write_protect() {
-                    table.make_wp(addr as c_ulong);
-                    run.first_wp.get_or_insert(addr);
-                }
             }
-            run.stop += PAGE_SIZE;
+            run.stop = end;
         }
         run
     }
@@ -324,8 +298,6 @@ unsafe extern "C" fn pms_walk_pmd(
 
     let run = if scan.write_protect() && !scan.out.has_vector() {
         Scan::protect_ptes(&table, start, facts)
-    } else if scan.written_only {
-        scan.written_ptes(&table, start, facts)
     } else {
         scan.ptes(&table, start, facts)
     };
