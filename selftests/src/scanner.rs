@@ -44,11 +44,24 @@ impl Scanner {
         })
     }
 
+    /// An fd received from elsewhere (`SCM_RIGHTS`, say).
+    pub fn from_fd(name: &'static str, fd: std::os::fd::OwnedFd) -> Scanner {
+        Scanner {
+            name,
+            file: File::from(fd),
+        }
+    }
+
     /// Both, the device first.
     pub fn pair() -> Result<(Scanner, Scanner), String> {
         let dev = Scanner::device().map_err(|e| format!("open {DEVICE}: {e}"))?;
         let proc = Scanner::proc().map_err(|e| format!("open /proc/self/pagemap: {e}"))?;
         Ok((dev, proc))
+    }
+
+    /// The fd's number.
+    pub fn raw_fd(&self) -> i32 {
+        self.file.as_raw_fd()
     }
 
     /// Issues `cmd` with a raw argument.

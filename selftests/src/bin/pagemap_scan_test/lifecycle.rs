@@ -29,7 +29,7 @@ pub fn unknown_ioctl() -> Outcome {
 }
 
 /// Runs `body` in a child process and returns its outcome.
-fn in_child(body: impl FnOnce() -> Outcome) -> Outcome {
+pub fn in_child(body: impl FnOnce() -> Outcome) -> Outcome {
     let (rx, tx) = pipe().map_err(|e| format!("pipe: {e}"))?;
     // SAFETY: the test is single-threaded, so the child may run arbitrary code.
     match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
@@ -57,7 +57,8 @@ fn in_child(body: impl FnOnce() -> Outcome) -> Outcome {
     }
 }
 
-fn read_all(fd: &OwnedFd) -> String {
+/// Reads `fd` to EOF as text.
+pub fn read_all(fd: &OwnedFd) -> String {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     while let Ok(n @ 1..) = read(fd.as_raw_fd(), &mut buf) {

@@ -5,7 +5,10 @@
 
 use pagemap_scan_selftests::tap::{self, Test};
 
+mod api;
 mod differential;
+mod extra_ioctls;
+mod faults;
 mod fuzz;
 mod lifecycle;
 mod memory;
@@ -43,6 +46,22 @@ const TESTS: &[Test] = &[
     ("WP twin: hugetlb, whole and partial", writeprotect::hugetlb),
     ("WP: the Wine GetWriteWatch loop", writeprotect::wine_loop),
     ("WP: concurrent writers lose no write", writeprotect::concurrent_writers),
+    ("fatal signal while the scan's copy-out is blocked", faults::killed_while_blocked),
+    ("fatal signal while scanning in a loop", faults::killed_while_looping),
+    ("output vector read-only or unmapped: EFAULT as in C", faults::vector_read_only_or_unmapped),
+    ("output vector revoked by another thread mid-scan", faults::vector_revoked_by_another_thread),
+    ("fd passed by SCM_RIGHTS: opener's mm, then ESRCH", faults::fd_passed_by_scm_rights),
+    ("rmmod refused while an fd is open", faults::rmmod_refused_while_open),
+    ("features: versioned by size", extra_ioctls::features),
+    ("attach: own child, then dead pidfd (unprivileged)", extra_ioctls::attach_own_child),
+    ("attach: zombie gives ESRCH as /proc does", extra_ioctls::attach_zombie),
+    ("attach: another user's process refused as /proc does", extra_ioctls::attach_refused_for_another_user),
+    ("attach: not a pidfd gives EBADF", extra_ioctls::attach_needs_a_pidfd),
+    ("API: regions iterator, small vectors and max_pages, equals one C call", api::iterator_small_vectors),
+    ("API: regions iterator with GET+WP equals one C call (twins)", api::iterator_write_protect),
+    ("API: features() lists categories 0xff, flags 3, ioctls 3", api::features),
+    ("API: attach_pidfd() scans the child as /proc/PID/pagemap; EBADF", api::attach_pidfd),
+    ("pmscan --json --pid: the child's regions, device equals --proc", api::cli),
 ];
 
 fn main() {
