@@ -5,6 +5,10 @@
 #   make demo      build everything, boot the VM, load the module, show a real call
 #   make kernel    build (or reuse) the cached Rust-enabled test kernel
 #   make module    build pagemap_scan.ko against $(KDIR)
+#   make bench     boot the VM twice (wall time, QEMU icount) and benchmark the
+#                  module against the C ioctl and pagemap reads: bench-results/
+#   make install   install the module, the UAPI header and the udev rule
+#                  (DESTDIR=, INSTALL_MOD_PATH=, AUTOLOAD=1); make uninstall undoes it
 #
 # KDIR=/path/to/a/Rust-enabled/kernel/build builds against your own kernel.
 
@@ -49,13 +53,53 @@ host-test:
 	cargo test --workspace --quiet
 
 selftests:
-	cargo build --release --quiet -p pagemap-scan-selftests
+	cargo build --release --quiet -p pagemap-scan-selftests -p pmscan
 
 vm-test: module selftests
 	scripts/vm-run.sh test
 
 demo: module selftests
 	scripts/vm-run.sh demo
+
+.PHONY: bench
+bench: module selftests
+	scripts/vm-run.sh bench
+
+# Packaging (Documentation/packaging.rst). The version is set once, in dkms.conf.
+VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' $(CURDIR)/dkms.conf)
+INSTALL_MOD_PATH ?= $(DESTDIR)
+INSTALL_MOD_DIR ?= extra
+INCLUDEDIR ?= /usr/include
+UDEVRULESDIR ?= /usr/lib/udev/rules.d
+MODULESLOADDIR ?= /etc/modules-load.d
+KRELEASE = $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null)
+
+.PHONY: install uninstall version
+version:
+	@echo $(VERSION)
+
+# Installs what `make module` built, building nothing: as root, the user's
+# toolchain and cached kernel are out of reach (pass KDIR= to sudo make install).
+# The kernel's modules_install puts the module in /lib/modules/<release>/extra
+# under INSTALL_MOD_PATH and runs depmod there.
+install:
+	@test -n "$(KRELEASE)" || { echo "install: KDIR='$(KDIR)' is not a built kernel tree" >&2; exit 1; }
+	@test -f pagemap_scan.ko || { echo "install: no pagemap_scan.ko; run make module first" >&2; exit 1; }
+	$(KMAKE) INSTALL_MOD_PATH=$(INSTALL_MOD_PATH) INSTALL_MOD_DIR=$(INSTALL_MOD_DIR) modules_install
+	install -D -m 0644 include/uapi/linux/pagemap_scan.h $(DESTDIR)$(INCLUDEDIR)/linux/pagemap_scan.h
+	install -D -m 0644 packaging/udev/60-pagemap-scan.rules $(DESTDIR)$(UDEVRULESDIR)/60-pagemap-scan.rules
+ifeq ($(AUTOLOAD),1)
+	install -D -m 0644 packaging/modules-load/pagemap_scan.conf $(DESTDIR)$(MODULESLOADDIR)/pagemap_scan.conf
+endif
+
+uninstall:
+	@test -n "$(KRELEASE)" || { echo "uninstall: KDIR='$(KDIR)' is not a built kernel tree" >&2; exit 1; }
+	rm -f $(INSTALL_MOD_PATH)/lib/modules/$(KRELEASE)/$(INSTALL_MOD_DIR)/pagemap_scan.ko
+	if [ -f $(INSTALL_MOD_PATH)/lib/modules/$(KRELEASE)/modules.dep ]; then \
+		depmod -b "$(or $(INSTALL_MOD_PATH),/)" $(KRELEASE); fi
+	rm -f $(DESTDIR)$(INCLUDEDIR)/linux/pagemap_scan.h \
+		$(DESTDIR)$(UDEVRULESDIR)/60-pagemap-scan.rules \
+		$(DESTDIR)$(MODULESLOADDIR)/pagemap_scan.conf
 
 check:
 	scripts/check.sh

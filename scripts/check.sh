@@ -5,6 +5,8 @@
 #   2. host unit tests of the pure logic (cargo test), rustfmt, clippy of the host crates
 #   3. the module with warnings as errors, once through clippy-driver and once through rustc
 #   4. the UAPI header compiled standalone and next to the kernel's <linux/fs.h>
+#   4b. Documentation/: each page validated by docutils, the C examples compiled;
+#       the DKMS build and make install/uninstall (scripts/dkms-test.sh)
 #   5. the VM: insmod, the kselftest (TAP), the kernel's own pagemap_ioctl selftest
 #      with its calls sent to the device, rmmod, load/unload cycles, dmesg scan
 #
@@ -41,6 +43,18 @@ step() {
 	fi
 }
 
+# The C examples of Documentation/examples, compiled and linked against the
+# host's headers and against the test kernel's (they need not run on the host).
+doc_examples() {
+	local out=$PMS_CACHE/doc-examples f
+	mkdir -p "$out"
+	for f in Documentation/examples/*.c; do
+		cc -Wall -Wextra -Werror -Iinclude/uapi -o "$out/$(basename "$f" .c)" "$f" || return 1
+		cc -Wall -Wextra -Werror -Iinclude/uapi -I"$1/usr/include" \
+			-o "$out/$(basename "$f" .c)-kernel-headers" "$f" || return 1
+	done
+}
+
 # The kernel build shows its own progress (it can take ~8 minutes).
 phase "check: kernel"
 if scripts/build-kernel.sh; then pass 1; else
@@ -64,7 +78,10 @@ step module-build make --no-print-directory build-module KDIR="$kdir"
 step header-standalone cc -fsyntax-only -Wall -Werror -Iinclude/uapi selftests/abi/check_header.c
 step header-with-kernel-fs.h cc -fsyntax-only -Wall -Werror -DWITH_KERNEL_FS_H \
 	-I"$kdir/usr/include" -Iinclude/uapi selftests/abi/check_header.c
-step selftests-build cargo build --release -p pagemap-scan-selftests
+step docs "$PMS_VENV/bin/python3" scripts/check-docs.py
+step doc-examples doc_examples "$kdir"
+step dkms scripts/dkms-test.sh "$kdir"
+step selftests-build cargo build --release -p pagemap-scan-selftests -p pmscan
 step upstream-selftest-build env KDIR="$kdir" scripts/build-upstream-selftest.sh
 
 phase "check: VM (insmod, kselftests, stress, rmmod, load/unload cycles, dmesg)"

@@ -5,6 +5,8 @@
 #                           insmod, kselftest, upstream selftest, stress, rmmod,
 #                           load/unload cycles, kmemleak scan if available, dmesg
 #   guest.sh demo RESULTS   insmod, one real call through the device and /proc
+#   guest.sh bench RESULTS [TIMEOUT]   insmod, 256 hugetlb pages, the benchmark
+#                           with $PMS_BENCH_ARGS (from RESULTS/env): bench.csv, bench.log
 # Writes its findings to files in RESULTS; vm-run.sh judges them.
 set -u
 mode=$1 res=$2 test_timeout=${3:-900} stress_secs=${4:-20} cycles_wanted=${5:-20}
@@ -74,6 +76,21 @@ test)
 	;;
 demo)
 	target/release/pagemap_scan_demo >"$res/demo.txt" 2>&1
+	# A real process through the device attached to it by pidfd: the pages
+	# `sleep` has of its own (present, not file-backed).
+	{
+		echo '$ pmscan --require present --exclude file -- sleep 30'
+		target/release/pmscan --require present --exclude file -- sleep 30
+	} >>"$res/demo.txt" 2>&1
+	rmmod pagemap_scan
+	;;
+bench)
+	# 512 MiB of hugetlb for its hugetlb workload.
+	echo 256 >/proc/sys/vm/nr_hugepages
+	note "bench: hugetlb pages reserved: $(cat /proc/sys/vm/nr_hugepages); args: ${PMS_BENCH_ARGS:-}"
+	# shellcheck disable=SC2086 # PMS_BENCH_ARGS is a list of words
+	timeout "$test_timeout" target/release/pagemap_scan_bench ${PMS_BENCH_ARGS:-} --out "$res/bench.csv" 2>"$res/bench.log"
+	echo $? >"$res/bench.rc"
 	rmmod pagemap_scan
 	;;
 esac

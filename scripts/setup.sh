@@ -9,6 +9,7 @@ APT_PACKAGES=(linux-source-6.12 clang lld llvm libclang-dev bc flex bison libelf
 	libssl-dev cpio kmod qemu-system-x86 python3-venv xz-utils make gcc)
 BINDGEN_VERSION=0.72.1
 VIRTME_NG_VERSION=1.42
+DOCUTILS_VERSION=0.23
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -39,4 +40,9 @@ if [ ! -x "$PMS_VENV/bin/vng" ]; then
 	phase "pip: installing virtme-ng $VIRTME_NG_VERSION into $PMS_VENV"
 	python3 -m venv "$PMS_VENV"
 	"$PMS_VENV/bin/pip" install -q "virtme-ng==$VIRTME_NG_VERSION"
+fi
+# make check validates Documentation/ with docutils (scripts/check-docs.py).
+if ! "$PMS_VENV/bin/python3" -c "import docutils, sys; sys.exit(docutils.__version__ != '$DOCUTILS_VERSION')" 2>/dev/null; then
+	phase "pip: installing docutils $DOCUTILS_VERSION into $PMS_VENV"
+	"$PMS_VENV/bin/pip" install -q "docutils==$DOCUTILS_VERSION"
 fi

@@ -3,6 +3,8 @@
 # Boots the cached test kernel with virtme-ng and runs scripts/guest.sh in it.
 #   vm-run.sh test   the kselftest and load/unload cycles; judges the results
 #   vm-run.sh demo   one real call, printed
+#   vm-run.sh bench  two boots of the benchmark (wall time; QEMU icount, one CPU),
+#                    then the report in bench-results/ (PMS_BENCH_OUT=)
 # TCG by default: KVM on these machines cannot boot a stock kernel. PMS_KVM=1
 # uses KVM where it is known to work. Exit status 0 only if everything passed.
 set -uo pipefail
@@ -16,21 +18,75 @@ image=$kdir/arch/x86/boot/bzImage
 [ -f "$image" ] || die "no kernel at $image: run 'make kernel'"
 [ -x "$PMS_VENV/bin/vng" ] || die "virtme-ng missing: run scripts/setup.sh"
 
-res=$(mktemp -d "${TMPDIR:-/tmp}/pagemap_scan-vm.XXXXXX")
 kvm=--disable-kvm
 [ "${PMS_KVM:-0}" = 1 ] && kvm=
+# What boot() gives the guest; bench mode changes them.
+vm_memory=2G vm_cpus=2 vm_qemu_extra=
+
+# boot RES MODE: runs scripts/guest.sh MODE in the VM, with a swap disk and
+# RES shared read-write; the console goes to RES/console.log.
+boot() {
+	# A sparse disk for the guest's swap (tests page memory out with MADV_PAGEOUT).
+	truncate -s 512M "$1/swap.img"
+	PATH=$PMS_VENV/bin:$PATH timeout "${PMS_VM_TIMEOUT:-1200}" vng $kvm --run "$image" --memory "$vm_memory" --cpus "$vm_cpus" \
+		--qemu-opts="-drive file=$1/swap.img,if=virtio,format=raw,cache=unsafe${vm_qemu_extra:+ $vm_qemu_extra}" \
+		--rwdir "$1" --exec "scripts/guest.sh $2 $1 ${PMS_TEST_TIMEOUT:-900} ${PMS_STRESS_SECS:-20} ${PMS_CYCLES:-20}" </dev/null >"$1/console.log" 2>&1
+	local status=$?
+	rm -f "$1/swap.img"
+	return $status
+}
+
+# Lockdep's boot banner names it without reporting anything: that line is not a splat.
+splats() {
+	grep -E 'BUG|WARNING|Oops|KASAN|lockdep|general protection' "$1/dmesg.txt" |
+		grep -v 'RCU lockdep checking is enabled'
+}
+
+if [ "$mode" = bench ]; then
+	# Two boots: wall time (interleaved repetitions), then guest instructions
+	# with -icount shift=0 (the guest clock advances 1 ns per instruction;
+	# TCG only, one CPU). Each writes a CSV; the host merges them.
+	out=${PMS_BENCH_OUT:-$PWD/bench-results}
+	mkdir -p "$out" || die "cannot create $out"
+	rm -f "$out"/wall.csv "$out"/icount.csv
+	vm_memory=${PMS_BENCH_MEMORY:-4G}
+	for measure in wall icount; do
+		if [ "$measure" = icount ]; then
+			[ -z "$kvm" ] && { phase "vm: icount needs TCG: skipped under KVM"; continue; }
+			vm_cpus=1 vm_qemu_extra="-icount shift=0,sleep=off" reps=${PMS_BENCH_ICOUNT_REPS:-3}
+		else
+			vm_cpus=${PMS_BENCH_CPUS:-2} vm_qemu_extra= reps=${PMS_BENCH_REPS:-15}
+		fi
+		res=$(mktemp -d "${TMPDIR:-/tmp}/pagemap_scan-bench.XXXXXX")
+		args="--reps $reps${PMS_BENCH_QUICK:+ --quick}${PMS_BENCH_ONLY:+ --only $PMS_BENCH_ONLY}"
+		echo "PMS_BENCH_ARGS='$args'" >"$res/env"
+		phase "vm: bench ($measure: $vm_cpus CPU, $vm_memory, $args), results in $res"
+		PMS_VM_TIMEOUT=${PMS_VM_TIMEOUT:-2400} PMS_TEST_TIMEOUT=${PMS_BENCH_TIMEOUT:-2100} boot "$res" bench
+		phase "vm: exited with status $?"
+		[ -f "$res/guest.log" ] && sed 's/^/guest: /' "$res/guest.log"
+		finished=$(cat "$res/finished" 2>/dev/null || echo "never finished")
+		if [ "$finished" != ok ] || [ "$(cat "$res/bench.rc" 2>/dev/null)" != 0 ]; then
+			tail -n 30 "$res/bench.log" "$res/console.log" >&2
+			die "vm: bench ($measure): guest script: $finished, bench exit $(cat "$res/bench.rc" 2>/dev/null)"
+		fi
+		s=$(splats "$res")
+		[ -z "$s" ] || { echo "$s"; die "vm: kernel splat in dmesg"; }
+		cp "$res/bench.csv" "$out/$measure.csv"
+		cp "$res/bench.log" "$out/$measure.log"
+	done
+	target/release/pagemap_scan_bench --report "$out" || die "bench report failed"
+	phase "vm: bench results in $out"
+	exit 0
+fi
+
+res=$(mktemp -d "${TMPDIR:-/tmp}/pagemap_scan-vm.XXXXXX")
 phase "vm: booting $(basename "$(dirname "$kdir")") (${kvm:-KVM}${kvm:+, TCG}), results in $res"
 # Seeds and lengths of the randomized tests reach the guest through a file.
 env | grep -E '^PMS_(SEED|CALLS)=' >"$res/env"
-# A sparse disk for the guest's swap (tests page memory out with MADV_PAGEOUT).
-truncate -s 512M "$res/swap.img"
-PATH=$PMS_VENV/bin:$PATH timeout "${PMS_VM_TIMEOUT:-1200}" vng $kvm --run "$image" --memory 2G --cpus 2 \
-	--qemu-opts="-drive file=$res/swap.img,if=virtio,format=raw,cache=unsafe" \
-	--rwdir "$res" --exec "scripts/guest.sh $mode $res ${PMS_TEST_TIMEOUT:-900} ${PMS_STRESS_SECS:-20} ${PMS_CYCLES:-20}" </dev/null >"$res/console.log" 2>&1
+boot "$res" "$mode"
 vm_status=$?
 phase "vm: exited with status $vm_status"
 
-rm -f "$res/swap.img"
 finished=$(cat "$res/finished" 2>/dev/null || echo "never finished")
 [ -f "$res/guest.log" ] && sed 's/^/guest: /' "$res/guest.log"
 if [ "$finished" != ok ]; then
@@ -39,9 +95,7 @@ if [ "$finished" != ok ]; then
 fi
 
 # dmesg of the whole boot: any of these fails the run.
-# Lockdep's boot banner names it without reporting anything: that line is not a splat.
-splats=$(grep -E 'BUG|WARNING|Oops|KASAN|lockdep|general protection' "$res/dmesg.txt" |
-	grep -v 'RCU lockdep checking is enabled')
+splats=$(splats "$res")
 if [ "$mode" = demo ]; then
 	cat "$res/demo.txt"
 	[ -z "$splats" ] || { echo "$splats"; die "vm: kernel splat in dmesg"; }
