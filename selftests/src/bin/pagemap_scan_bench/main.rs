@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `make bench`: PAGEMAP_SCAN on `/dev/pagemap_scan` against the kernel's C
+//! ioctl and the older ways of answering the same questions, on fixed
+//! workloads.
+//!
+//! ```text
+//! pagemap_scan_bench [--reps N] [--quick] [--only KEY,…] [--out FILE]
+//!     in the VM: measures, one CSV row per timed run (to FILE or stdout)
+//! pagemap_scan_bench --report DIR
+//!     on the host: DIR/wall.csv + DIR/icount.csv -> DIR/results.{md,csv,svg}
+//! ```
+//!
+//! The measure is `CLOCK_MONOTONIC`: wall time in an ordinary boot, guest
+//! instructions in a boot with QEMU `-icount shift=0,sleep=off`. Which one a
+//! CSV holds is the business of whoever names the file (scripts/vm-run.sh).
+
+mod criu;
+mod dense;
+mod method;
+mod pagemap;
+mod report;
+mod run;
+mod scan;
+mod stats;
+mod svg;
+mod wine;
+mod workload;
+
+use std::io::Write;
+use std::path::PathBuf;
+use workload::{Tools, Workload};
+
+/// The workloads, in table order.
+const KEYS: [&str; 6] = ["anon", "thp", "hugetlb", "sparse", "wine", "criu"];
+
+struct Options {
+    reps: u32,
+    quick: bool,
+    only: Vec<String>,
+    out: Option<PathBuf>,
+    report: Option<PathBuf>,
+}
+
+fn usage() -> String {
+    "usage: pagemap_scan_bench [--reps N] [--quick] [--only KEY,...] [--out FILE]\n       \
+     pagemap_scan_bench --report DIR\nworkloads: anon thp hugetlb sparse wine criu"
+        .into()
+}
+
+fn options() -> Result<Options, String> {
+    let mut o = Options {
+        reps: 5,
+        quick: false,
+        only: KEYS.iter().map(|k| k.to_string()).collect(),
+        out: None,
+        report: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| format!("{a} needs a value\n{}", usage()))
+        };
+        match a.as_str() {
+            "--reps" => o.reps = value()?.parse().map_err(|e| format!("--reps: {e}"))?,
+            "--quick" => o.quick = true,
+            "--only" => o.only = value()?.split(',').map(str::to_string).collect(),
+            "--out" => o.out = Some(value()?.into()),
+            "--report" => o.report = Some(value()?.into()),
+            _ => return Err(usage()),
+        }
+    }
+    if let Some(k) = o.only.iter().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(format!("unknown workload {k}\n{}", usage()));
+    }
+    Ok(o)
+}
+
+/// Sets up the workload named `key`.
+fn build(key: &str, tools: &Tools, quick: bool) -> Result<Box<dyn Workload>, String> {
+    Ok(match key {
+        "anon" => Box::new(dense::Dense::anon(quick)?),
+        "thp" => Box::new(dense::Dense::thp(tools, quick)?),
+        "hugetlb" => Box::new(dense::Dense::hugetlb(quick)?),
+        "sparse" => Box::new(dense::Dense::sparse(quick)?),
+        "wine" => Box::new(wine::Wine::new(tools, quick)?),
+        "criu" => Box::new(criu::Criu::new(quick)?),
+        _ => unreachable!("checked by options()"),
+    })
+}
+
+fn main() -> Result<(), String> {
+    let o = options()?;
+    if let Some(dir) = o.report {
+        return report::report(&dir);
+    }
+    let mut out: Box<dyn Write> = match &o.out {
+        Some(p) => Box::new(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?),
+        None => Box::new(std::io::stdout()),
+    };
+    writeln!(out, "{}", run::HEADER).map_err(|e| e.to_string())?;
+    let mut tools = Tools::new()?;
+    if !tools.pagemap.knows_zero_pfn() {
+        eprintln!(
+            "note: the zero page's PFN is hidden (not root): pagemap read never sees PFNZERO"
+        );
+    }
+    // One workload at a time: each is unmapped before the next is set up.
+    for key in KEYS.iter().filter(|k| o.only.iter().any(|x| x == *k)) {
+        eprintln!("{key}: setting up");
+        let mut w = build(key, &tools, o.quick)?;
+        eprintln!("{key}: {}; {} pages, measuring", w.describe(), w.pages());
+        run::measure(w.as_mut(), &mut tools, o.reps, &mut out)?;
+        out.flush().map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One boot's measurement: for each workload, repetitions in which every
+//! method runs once (in an order rotated each repetition), each timed with
+//! `CLOCK_MONOTONIC`. Under QEMU `-icount shift=0` that clock advances one
+//! nanosecond per guest instruction, so the same numbers are instruction
+//! counts there. One CSV row per timed run.
+
+use crate::method::Method;
+use crate::workload::{Tools, Workload};
+use std::io::Write;
+use std::time::Instant;
+
+/// The header of a boot's CSV.
+pub const HEADER: &str = "workload,description,pages,method,rep,ns,found";
+
+/// Measures `w` with `reps` repetitions after one untimed warm-up
+/// repetition, writing rows to `csv`. Methods that disagree on the pages
+/// found are reported on stderr (a benchmark, not a test: it goes on).
+pub fn measure(
+    w: &mut dyn Workload,
+    tools: &mut Tools,
+    reps: u32,
+    csv: &mut dyn Write,
+) -> Result<(), String> {
+    let methods = w.methods();
+    let desc = w.describe().replace(',', ";");
+    let mut warm = Vec::new();
+    for &m in methods {
+        w.prepare(m, reps, tools)?;
+        warm.push((m, w.run(m, tools)?));
+    }
+    agree(w.key(), "warm-up", &warm);
+    let mut total = vec![0u128; methods.len()];
+    for rep in 0..reps {
+        let mut found = Vec::new();
+        for i in 0..methods.len() {
+            let k = (i + rep as usize) % methods.len();
+            let m = methods[k];
+            w.prepare(m, rep, tools)?;
+            let t = Instant::now();
+            let n = w.run(m, tools)?;
+            let ns = t.elapsed().as_nanos();
+            total[k] += ns;
+            found.push((m, n));
+            writeln!(
+                csv,
+                "{},{desc},{},{},{rep},{ns},{n}",
+                w.key(),
+                w.pages(),
+                m.key()
+            )
+            .map_err(|e| format!("writing the CSV: {e}"))?;
+        }
+        agree(w.key(), &format!("rep {rep}"), &found);
+    }
+    let per_page: Vec<String> = methods
+        .iter()
+        .zip(&total)
+        .map(|(m, t)| {
+            let mean = *t as f64 / f64::from(reps.max(1)) / w.pages() as f64;
+            format!("{} {mean:.1}", m.key())
+        })
+        .collect();
+    eprintln!(
+        "{}: {} pages, found {:?}; mean ns/page: {}",
+        w.key(),
+        w.pages(),
+        warm[0].1,
+        per_page.join(", ")
+    );
+    Ok(())
+}
+
+/// Says on stderr when the methods found different numbers of pages.
+fn agree(key: &str, when: &str, found: &[(Method, u64)]) {
+    if found.windows(2).any(|p| p[0].1 != p[1].1) {
+        let all: Vec<String> = found
+            .iter()
+            .map(|(m, n)| format!("{} {n}", m.key()))
+            .collect();
+        eprintln!(
+            "WARNING: {key} {when}: the methods disagree on the pages found: {}",
+            all.join(", ")
+        );
+    }
+}
