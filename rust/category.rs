@@ -28,6 +28,29 @@ impl Facts {
     /// when the request asks about `PAGE_IS_FILE`, for pte and THP entries.
     pub const FILE: u8 = 1 << 5;
 
+    /// The facts that decide the categories in `interest`: the C side may
+    /// leave the others out, which spares it the costly ones (zero page,
+    /// file) and gives longer runs of equal facts.
+    pub fn needed_for(interest: u64) -> u8 {
+        // Write-protection decides WRITTEN and is always decoded; whether an
+        // entry is present, swapped or empty decides every other category a
+        // pte can have (WPALLOWED is the VMA's, HUGE never a pte's).
+        let mut needed = Self::UFFD_WP;
+        if interest & !(PAGE_IS_WRITTEN | PAGE_IS_WPALLOWED | PAGE_IS_HUGE) != 0 {
+            needed |= Self::PRESENT | Self::SWAP;
+        }
+        if interest & PAGE_IS_SOFT_DIRTY != 0 {
+            needed |= Self::SOFT_DIRTY;
+        }
+        if interest & PAGE_IS_PFNZERO != 0 {
+            needed |= Self::ZERO;
+        }
+        if interest & PAGE_IS_FILE != 0 {
+            needed |= Self::FILE;
+        }
+        needed
+    }
+
     fn has(self, bit: u8) -> bool {
         self.0 & bit != 0
     }
@@ -69,10 +92,13 @@ impl Facts {
     }
 
     /// Categories of a pte. An empty pte carries no uffd-wp marker, so it is
-    /// reported written, as the C fast path does.
+    /// reported written, as the C fast path does. (Facts decoded for
+    /// `PAGE_IS_WRITTEN` alone may have `UFFD_WP` without `PRESENT` or `SWAP`.)
     pub fn pte_categories(self) -> u64 {
         if self.has(Self::PRESENT | Self::SWAP) {
             self.present_or_swapped()
+        } else if self.has(Self::UFFD_WP) {
+            0
         } else {
             PAGE_IS_WRITTEN
         }
@@ -87,6 +113,33 @@ impl Facts {
     pub fn hugetlb_categories(self) -> u64 {
         PAGE_IS_HUGE | self.present_or_swapped()
     }
+}
+
+/// Splits the facts of consecutive entries into runs of equal facts, as
+/// `(facts, length)`. Equal facts have equal categories, so a scan matches
+/// and reports a run at once; long runs (a dense page table is one) are
+/// compared eight entries at a time.
+pub fn runs(facts: &[u8]) -> impl Iterator<Item = (Facts, usize)> + '_ {
+    let mut i = 0;
+    core::iter::from_fn(move || {
+        let first = *facts.get(i)?;
+        let start = i;
+        i += 1;
+        let eight = u64::from_le_bytes([first; 8]);
+        while let Some(next) = facts[i..].first_chunk::<8>() {
+            let differ = u64::from_le_bytes(*next) ^ eight;
+            if differ != 0 {
+                // Little-endian: the lowest differing byte is the first.
+                i += (differ.trailing_zeros() / 8) as usize;
+                return Some((Facts(first), i - start));
+            }
+            i += 8;
+        }
+        while facts.get(i) == Some(&first) {
+            i += 1;
+        }
+        Some((Facts(first), i - start))
+    })
 }
 
 /// Categories of an unpopulated range with no page table under it. In a
@@ -136,6 +189,66 @@ impl Matcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_split_where_facts_change() {
+        let naive = |facts: &[u8]| -> Vec<(Facts, usize)> {
+            facts
+                .chunk_by(|a, b| a == b)
+                .map(|r| (Facts(r[0]), r.len()))
+                .collect()
+        };
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for len in [0, 1, 7, 8, 9, 15, 16, 17, 511, 512] {
+            for density in [1, 3, 50, 1000] {
+                let facts: Vec<u8> = (0..len)
+                    .scan(0u8, |f, _| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        if seed % density == 0 {
+                            *f = (seed >> 32) as u8 % 4;
+                        }
+                        Some(*f)
+                    })
+                    .collect();
+                assert_eq!(runs(&facts).collect::<Vec<_>>(), naive(&facts), "{facts:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_facts_asked_about_are_needed() {
+        let kind = Facts::PRESENT | Facts::SWAP;
+        assert_eq!(Facts::needed_for(PAGE_IS_WRITTEN), Facts::UFFD_WP);
+        assert_eq!(
+            Facts::needed_for(PAGE_IS_HUGE | PAGE_IS_WPALLOWED | PAGE_IS_WRITTEN),
+            Facts::UFFD_WP
+        );
+        assert_eq!(Facts::needed_for(PAGE_IS_PRESENT), kind | Facts::UFFD_WP);
+        assert_eq!(
+            Facts::needed_for(PM_SCAN_CATEGORIES),
+            kind | Facts::UFFD_WP | Facts::SOFT_DIRTY | Facts::ZERO | Facts::FILE
+        );
+        // With the facts not needed cleared, the categories asked about stay,
+        // for every entry the C side can decode: UFFD_WP only with PRESENT or
+        // SWAP, ZERO only with PRESENT.
+        let decodable = |f: u8| {
+            (f & Facts::UFFD_WP == 0 || f & kind != 0)
+                && (f & Facts::ZERO == 0 || f & Facts::PRESENT != 0)
+                && f & kind != kind
+        };
+        for f in (0..64u8).filter(|&f| decodable(f)) {
+            for interest in (0..=PM_SCAN_CATEGORIES).step_by(3) {
+                let lean = Facts(f & Facts::needed_for(interest));
+                assert_eq!(
+                    lean.pte_categories() & interest,
+                    Facts(f).pte_categories() & interest,
+                    "facts {f:#x}, interest {interest:#x}"
+                );
+            }
+        }
+    }
 
     const P: u8 = Facts::PRESENT;
     const S: u8 = Facts::SWAP;

@@ -251,13 +251,41 @@ void pms_put_task(struct task_struct *task)
 	put_task_struct(task);
 }
 
-/* The walk. The callbacks are Rust functions of walk.rs. */
-static const struct mm_walk_ops pms_scan_ops = {
-	.test_walk = pms_walk_test_vma,
-	.pmd_entry = pms_walk_pmd,
-	.pte_hole = pms_walk_hole,
+/*
+ * The walk. Each op passes the walk's state and VMA to its Rust callback
+ * (walk.rs), so that the callbacks need no calls back to read them.
+ */
+static int pms_op_test_walk(unsigned long start, unsigned long end, struct mm_walk *walk)
+{
+	return pms_walk_test_vma(walk->private, walk->vma);
+}
+
+static int pms_op_pmd_entry(pmd_t *pmd, unsigned long start, unsigned long end,
+			    struct mm_walk *walk)
+{
+	return pms_walk_pmd(walk->private, walk->vma, pmd, start, end, walk);
+}
+
+static int pms_op_pte_hole(unsigned long start, unsigned long end, int depth,
+			   struct mm_walk *walk)
+{
+	return pms_walk_hole(walk->private, walk->vma, start, end);
+}
+
 #ifdef CONFIG_HUGETLB_PAGE
-	.hugetlb_entry = pms_walk_hugetlb,
+static int pms_op_hugetlb_entry(pte_t *pte, unsigned long hmask, unsigned long start,
+				unsigned long end, struct mm_walk *walk)
+{
+	return pms_walk_hugetlb(walk->private, pte, start, end, walk);
+}
+#endif
+
+static const struct mm_walk_ops pms_scan_ops = {
+	.test_walk = pms_op_test_walk,
+	.pmd_entry = pms_op_pmd_entry,
+	.pte_hole = pms_op_pte_hole,
+#ifdef CONFIG_HUGETLB_PAGE
+	.hugetlb_entry = pms_op_hugetlb_entry,
 #endif
 };
 
@@ -318,6 +346,16 @@ void pms_flush_tlb_range(struct vm_area_struct *vma, unsigned long start, unsign
 	pms_ksyms.flush_tlb_mm_range(vma->vm_mm, start, end, shift, false);
 }
 
+void pms_walk_again(struct mm_walk *walk)
+{
+	walk->action = ACTION_AGAIN;
+}
+
+void pms_cond_resched(void)
+{
+	cond_resched();
+}
+
 void pms_lazy_mmu_enter(void)
 {
 	arch_enter_lazy_mmu_mode();
@@ -326,21 +364,6 @@ void pms_lazy_mmu_enter(void)
 void pms_lazy_mmu_leave(void)
 {
 	arch_leave_lazy_mmu_mode();
-}
-
-void *pms_walk_private(struct mm_walk *walk)
-{
-	return walk->private;
-}
-
-struct vm_area_struct *pms_walk_vma(struct mm_walk *walk)
-{
-	return walk->vma;
-}
-
-void pms_walk_again(struct mm_walk *walk)
-{
-	walk->action = ACTION_AGAIN;
 }
 
 int pms_mmap_read_lock_killable(struct mm_struct *mm)
@@ -356,11 +379,6 @@ void pms_mmap_read_unlock(struct mm_struct *mm)
 bool pms_fatal_signal_pending(void)
 {
 	return fatal_signal_pending(current);
-}
-
-void pms_cond_resched(void)
-{
-	cond_resched();
 }
 
 void pms_spin_unlock(spinlock_t *ptl)
@@ -449,14 +467,47 @@ static u8 pms_pte_facts_one(struct vm_area_struct *vma, unsigned long addr, pte_
 	return facts;
 }
 
-/* Decodes @n ptes from @ptep (mapped and locked) for addresses from @addr. */
+/* Only whether a pte is write-protected by userfaultfd (a marker counts). */
+static u8 pms_pte_wp_facts(pte_t pte)
+{
+	if (pte_present(pte))
+		return pte_uffd_wp(pte) ? PMS_F_UFFD_WP : 0;
+	return pte_swp_uffd_wp_any(pte) ? PMS_F_UFFD_WP : 0;
+}
+
+/* Only whether a pte is present, swap (or a marker) or empty, and uffd-wp. */
+static u8 pms_pte_lean_facts(pte_t pte)
+{
+	if (pte_present(pte))
+		return PMS_F_PRESENT | (pte_uffd_wp(pte) ? PMS_F_UFFD_WP : 0);
+	if (pte_none(pte))
+		return 0;
+	return PMS_F_SWAP | (pte_swp_uffd_wp_any(pte) ? PMS_F_UFFD_WP : 0);
+}
+
+/*
+ * Decodes @n ptes from @ptep (mapped and locked) for addresses from @addr;
+ * @want are the PMS_F_* facts the scan needs (Facts::needed_for()). The
+ * fewer, the leaner the loop: uffd-wp alone (a GET of written pages), the
+ * kind of entry too, or everything.
+ */
 void pms_pte_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep,
-		   unsigned int n, bool want_file, u8 *facts)
+		   unsigned int n, u8 want, u8 *facts)
 {
 	unsigned int i;
 
+	if (want == PMS_F_UFFD_WP) {
+		for (i = 0; i < n; i++)
+			facts[i] = pms_pte_wp_facts(ptep_get(ptep + i));
+		return;
+	}
+	if (!(want & (PMS_F_SOFT_DIRTY | PMS_F_ZERO | PMS_F_FILE))) {
+		for (i = 0; i < n; i++)
+			facts[i] = pms_pte_lean_facts(ptep_get(ptep + i));
+		return;
+	}
 	for (i = 0; i < n; i++, addr += PAGE_SIZE)
-		facts[i] = pms_pte_facts_one(vma, addr, ptep_get(ptep + i), want_file);
+		facts[i] = pms_pte_facts_one(vma, addr, ptep_get(ptep + i), want & PMS_F_FILE);
 }
 
 /* Sets uffd-wp on pte @index of a locked table: present, swap, or empty (a marker). */
@@ -477,20 +528,33 @@ void pms_pte_make_wp(struct vm_area_struct *vma, unsigned long addr, pte_t *tabl
 	}
 }
 
-/* pmd_trans_huge_lock(): the pmd lock if @pmd maps a THP (or a swap entry), else NULL. */
-spinlock_t *pms_thp_lock(pmd_t *pmd, struct vm_area_struct *vma)
+static u8 pms_thp_facts(struct vm_area_struct *vma, unsigned long addr, pmd_t *pmdp,
+			bool want_file);
+
+/*
+ * pmd_trans_huge_lock(): the pmd lock if @pmd maps a THP (or a swap entry),
+ * else NULL; with the lock, the locked pmd (which maps @addr) decoded into @facts.
+ */
+spinlock_t *pms_thp_lock(pmd_t *pmd, struct vm_area_struct *vma, unsigned long addr,
+			 bool want_file, u8 *facts)
 {
 #ifdef CONFIG_TRANSPARENT_HUGEPAGE
 	pmd_t val = pmdp_get_lockless(pmd);
+	spinlock_t *ptl;
 
-	if (is_swap_pmd(val) || pmd_trans_huge(val) || pmd_devmap(val))
-		return pms_ksyms.__pmd_trans_huge_lock(pmd, vma);
-#endif
+	if (!is_swap_pmd(val) && !pmd_trans_huge(val) && !pmd_devmap(val))
+		return NULL;
+	ptl = pms_ksyms.__pmd_trans_huge_lock(pmd, vma);
+	if (ptl)
+		*facts = pms_thp_facts(vma, addr, pmd, want_file);
+	return ptl;
+#else
 	return NULL;
+#endif
 }
 
-/* Decodes a THP pmd, locked by pms_thp_lock(). */
-u8 pms_thp_facts(struct vm_area_struct *vma, unsigned long addr, pmd_t *pmdp, bool want_file)
+static u8 pms_thp_facts(struct vm_area_struct *vma, unsigned long addr, pmd_t *pmdp,
+			bool want_file)
 {
 	u8 facts = 0;
 #ifdef CONFIG_TRANSPARENT_HUGEPAGE

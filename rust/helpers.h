@@ -20,11 +20,16 @@ void *pms_open(void);
 void pms_release(void *state);
 long pms_ioctl(void *state, unsigned int cmd, unsigned long arg);
 
-/* Defined in Rust (walk.rs): the mm_walk_ops callbacks. */
-int pms_walk_test_vma(unsigned long start, unsigned long end, struct mm_walk *walk);
-int pms_walk_pmd(pmd_t *pmd, unsigned long start, unsigned long end, struct mm_walk *walk);
-int pms_walk_hole(unsigned long start, unsigned long end, int depth, struct mm_walk *walk);
-int pms_walk_hugetlb(pte_t *pte, unsigned long hmask, unsigned long start, unsigned long end,
+/*
+ * Defined in Rust (walk.rs): the mm_walk_ops callbacks, called by the ops of
+ * helpers.c with the walk's private state (@scan) and VMA unpacked.
+ */
+int pms_walk_test_vma(void *scan, struct vm_area_struct *vma);
+int pms_walk_pmd(void *scan, struct vm_area_struct *vma, pmd_t *pmd, unsigned long start,
+		 unsigned long end, struct mm_walk *walk);
+int pms_walk_hole(void *scan, struct vm_area_struct *vma, unsigned long start,
+		  unsigned long end);
+int pms_walk_hugetlb(void *scan, pte_t *pte, unsigned long start, unsigned long end,
 		     struct mm_walk *walk);
 
 /* Facts of one page-table entry: struct Facts in category.rs. */
@@ -68,30 +73,28 @@ const struct pms_ksym_slot *pms_ksym_slots(size_t *len);
 
 int pms_walk_page_range(struct mm_struct *mm, unsigned long start, unsigned long end,
 			void *private);
-void *pms_walk_private(struct mm_walk *walk);
-struct vm_area_struct *pms_walk_vma(struct mm_walk *walk);
 void pms_walk_again(struct mm_walk *walk);
+void pms_cond_resched(void);
+void pms_lazy_mmu_enter(void);
+void pms_lazy_mmu_leave(void);
 int pms_mmap_read_lock_killable(struct mm_struct *mm);
 void pms_mmap_read_unlock(struct mm_struct *mm);
 bool pms_fatal_signal_pending(void);
-void pms_cond_resched(void);
 void pms_spin_unlock(spinlock_t *ptl);
 unsigned int pms_vma_facts(struct vm_area_struct *vma);
 pte_t *pms_pte_map_lock(struct vm_area_struct *vma, pmd_t *pmd, unsigned long addr,
 			spinlock_t **ptl);
 void pms_pte_unmap_unlock(pte_t *pte, spinlock_t *ptl);
 void pms_pte_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep,
-		   unsigned int n, bool want_file, u8 *facts);
-spinlock_t *pms_thp_lock(pmd_t *pmd, struct vm_area_struct *vma);
-u8 pms_thp_facts(struct vm_area_struct *vma, unsigned long addr, pmd_t *pmdp, bool want_file);
+		   unsigned int n, u8 want, u8 *facts);
+spinlock_t *pms_thp_lock(pmd_t *pmd, struct vm_area_struct *vma, unsigned long addr,
+			 bool want_file, u8 *facts);
 u8 pms_hugetlb_facts(struct mm_walk *walk, unsigned long addr, pte_t *ptep);
 
 /* Write-protection. */
 int pms_walk_page_range_wp(struct mm_struct *mm, unsigned long start, unsigned long end,
 			   void *private);
 void pms_flush_tlb_range(struct vm_area_struct *vma, unsigned long start, unsigned long end);
-void pms_lazy_mmu_enter(void);
-void pms_lazy_mmu_leave(void);
 void pms_pte_make_wp(struct vm_area_struct *vma, unsigned long addr, pte_t *table,
 		     unsigned int index);
 void pms_thp_make_wp(struct vm_area_struct *vma, unsigned long addr, unsigned long end,

@@ -73,6 +73,10 @@ impl<'a> Collector<'a> {
 
     /// Reports `[addr, *end)` with `categories`. On [`Full`], `*end` is cut
     /// back to what fit (possibly `addr`) and the walk stops there.
+    ///
+    /// Inlined: it runs once per THP, hugetlb page or run of ptes, where a
+    /// call costs a good part of the work.
+    #[inline]
     pub fn output(&mut self, categories: u64, addr: u64, end: &mut u64) -> Result<(), Full> {
         if !self.has_vector() {
             return Ok(());
@@ -101,6 +105,7 @@ impl<'a> Collector<'a> {
     }
 
     /// Extends the current region or starts the next; false when the buffer is full.
+    #[inline]
     fn push(&mut self, categories: u64, addr: u64, end: u64) -> bool {
         let cur = &mut self.buf[self.index];
         if addr == cur.end && categories == cur.categories {

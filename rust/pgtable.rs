@@ -6,6 +6,7 @@
 use crate::args::PAGE_SIZE;
 use crate::category::Facts;
 use crate::sys::{self, MmWalk, Pmd, Pte, Spinlock, Vma};
+use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 use kernel::ffi::{c_uint, c_ulong};
 
@@ -43,22 +44,26 @@ impl PteTable {
         })
     }
 
-    /// Decodes one fact byte per entry into `facts`, from the mapped address on.
+    /// Decodes one fact byte per entry into `buf`, from the mapped address
+    /// on, and returns them; of the facts, at least those in `want`
+    /// (`Facts::needed_for`). `buf` need not be initialised: it is all written.
     ///
-    /// `facts` must not reach past the pmd (the walker's range never does).
-    pub(crate) fn facts(&self, facts: &mut [u8], want_file: bool) {
-        // SAFETY: the table is mapped and locked (type invariant); `facts.len()`
+    /// `buf` must not reach past the pmd (the walker's range never does).
+    pub(crate) fn facts<'b>(&self, buf: &'b mut [MaybeUninit<u8>], want: u8) -> &'b [u8] {
+        // SAFETY: the table is mapped and locked (type invariant); `buf.len()`
         // entries from `addr` lie under one pmd (the caller's range).
         unsafe {
             sys::pms_pte_facts(
                 self.vma,
                 self.addr,
                 self.pte.as_ptr(),
-                facts.len() as c_uint,
-                want_file,
-                facts.as_mut_ptr(),
+                buf.len() as c_uint,
+                want,
+                buf.as_mut_ptr().cast::<u8>(),
             )
         };
+        // SAFETY: `pms_pte_facts` wrote all `buf.len()` bytes.
+        unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), buf.len()) }
     }
 
     /// Write-protects the entry of `addr`, an address of this table at or
@@ -94,25 +99,38 @@ pub(crate) struct ThpLock {
     vma: *mut Vma,
     pmd: *mut Pmd,
     ptl: NonNull<Spinlock>,
+    facts: Facts,
 }
 
 impl ThpLock {
-    /// Locks `pmd` if it maps a THP (`pmd_trans_huge_lock()`).
+    /// Locks `pmd` if it maps a THP (`pmd_trans_huge_lock()`) and decodes
+    /// it; `addr` is the address it maps. File facts only with `want_file`.
     ///
     /// # Safety
     ///
     /// `pmd` is a pmd of `vma` and the mmap lock is held.
-    pub(crate) unsafe fn new(vma: *mut Vma, pmd: *mut Pmd) -> Option<Self> {
-        // SAFETY: the caller's contract is the function's.
-        let ptl = NonNull::new(unsafe { sys::pms_thp_lock(pmd, vma) })?;
+    pub(crate) unsafe fn new(
+        vma: *mut Vma,
+        pmd: *mut Pmd,
+        addr: c_ulong,
+        want_file: bool,
+    ) -> Option<Self> {
+        let mut facts = 0;
+        // SAFETY: the caller's contract is the function's; `facts` is writable.
+        let ptl =
+            NonNull::new(unsafe { sys::pms_thp_lock(pmd, vma, addr, want_file, &mut facts) })?;
         // INVARIANT: locked just now.
-        Some(ThpLock { vma, pmd, ptl })
+        Some(ThpLock {
+            vma,
+            pmd,
+            ptl,
+            facts: Facts(facts),
+        })
     }
 
-    /// Decodes the pmd, which maps `addr`.
-    pub(crate) fn facts(&self, addr: c_ulong, want_file: bool) -> Facts {
-        // SAFETY: the pmd is locked and maps a THP of `vma` (type invariant).
-        Facts(unsafe { sys::pms_thp_facts(self.vma, addr, self.pmd, want_file) })
+    /// The pmd's facts, decoded under the lock.
+    pub(crate) fn facts(&self) -> Facts {
+        self.facts
     }
 
     /// Write-protects the whole huge page `[addr, end)` and flushes it.
@@ -195,4 +213,23 @@ impl Drop for HugetlbLock {
 pub(crate) unsafe fn hugetlb_facts(walk: *mut MmWalk, addr: c_ulong, ptep: *mut Pte) -> Facts {
     // SAFETY: the caller's contract is the function's.
     Facts(unsafe { sys::pms_hugetlb_facts(walk, addr, ptep) })
+}
+
+/// Lazy MMU mode (`arch_enter_lazy_mmu_mode()`), which batches entry updates
+/// under a page-table lock, until drop.
+pub(crate) struct LazyMmu(());
+
+impl LazyMmu {
+    pub(crate) fn enter() -> Self {
+        // SAFETY: left exactly once, by `drop`.
+        unsafe { sys::pms_lazy_mmu_enter() };
+        LazyMmu(())
+    }
+}
+
+impl Drop for LazyMmu {
+    fn drop(&mut self) {
+        // SAFETY: entered by `enter`.
+        unsafe { sys::pms_lazy_mmu_leave() };
+    }
 }

@@ -83,10 +83,12 @@ extern "C" {
         end: c_ulong,
         private: *mut c_void,
     ) -> c_int;
-    /// `walk->private`.
-    pub(crate) fn pms_walk_private(walk: *mut MmWalk) -> *mut c_void;
-    /// `walk->vma` (NULL in a gap between VMAs).
-    pub(crate) fn pms_walk_vma(walk: *mut MmWalk) -> *mut Vma;
+    /// `cond_resched()`.
+    pub(crate) fn pms_cond_resched();
+    /// `arch_enter_lazy_mmu_mode()`.
+    pub(crate) fn pms_lazy_mmu_enter();
+    /// `arch_leave_lazy_mmu_mode()`.
+    pub(crate) fn pms_lazy_mmu_leave();
     /// `walk->action = ACTION_AGAIN`.
     pub(crate) fn pms_walk_again(walk: *mut MmWalk);
     /// `mmap_read_lock_killable()`.
@@ -95,8 +97,6 @@ extern "C" {
     pub(crate) fn pms_mmap_read_unlock(mm: *mut mm_struct);
     /// `fatal_signal_pending(current)`.
     pub(crate) fn pms_fatal_signal_pending() -> bool;
-    /// `cond_resched()`.
-    pub(crate) fn pms_cond_resched();
     /// `spin_unlock()`.
     pub(crate) fn pms_spin_unlock(ptl: *mut Spinlock);
     /// The `PMS_VMA_*` facts of a VMA.
@@ -110,20 +110,24 @@ extern "C" {
     ) -> *mut Pte;
     /// `pte_unmap_unlock()`.
     pub(crate) fn pms_pte_unmap_unlock(pte: *mut Pte, ptl: *mut Spinlock);
-    /// Decodes `n` locked ptes into `PMS_F_*` facts.
+    /// Decodes `n` locked ptes into `PMS_F_*` facts, at least the `want` ones.
     pub(crate) fn pms_pte_facts(
         vma: *mut Vma,
         addr: c_ulong,
         ptep: *mut Pte,
         n: c_uint,
-        want_file: bool,
+        want: u8,
         facts: *mut u8,
     );
-    /// `pmd_trans_huge_lock()`: the lock if the pmd maps a THP, else NULL.
-    pub(crate) fn pms_thp_lock(pmd: *mut Pmd, vma: *mut Vma) -> *mut Spinlock;
-    /// Decodes a locked THP pmd into `PMS_F_*` facts.
-    pub(crate) fn pms_thp_facts(vma: *mut Vma, addr: c_ulong, pmd: *mut Pmd, want_file: bool)
-        -> u8;
+    /// `pmd_trans_huge_lock()`: the lock if the pmd maps a THP, else NULL;
+    /// with the lock, the pmd (which maps `addr`) decoded into `*facts`.
+    pub(crate) fn pms_thp_lock(
+        pmd: *mut Pmd,
+        vma: *mut Vma,
+        addr: c_ulong,
+        want_file: bool,
+        facts: *mut u8,
+    ) -> *mut Spinlock;
     /// Decodes a hugetlb entry into `PMS_F_*` facts.
     pub(crate) fn pms_hugetlb_facts(walk: *mut MmWalk, addr: c_ulong, ptep: *mut Pte) -> u8;
 
@@ -136,10 +140,6 @@ extern "C" {
     ) -> c_int;
     /// `flush_tlb_range()`.
     pub(crate) fn pms_flush_tlb_range(vma: *mut Vma, start: c_ulong, end: c_ulong);
-    /// `arch_enter_lazy_mmu_mode()`.
-    pub(crate) fn pms_lazy_mmu_enter();
-    /// `arch_leave_lazy_mmu_mode()`.
-    pub(crate) fn pms_lazy_mmu_leave();
     /// Sets uffd-wp on entry `index` of a locked pte table (a marker on an empty one).
     pub(crate) fn pms_pte_make_wp(vma: *mut Vma, addr: c_ulong, table: *mut Pte, index: c_uint);
     /// Sets uffd-wp on a locked THP pmd and flushes its range.

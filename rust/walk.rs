@@ -12,9 +12,10 @@ use crate::args::{ScanRequest, PAGE_SIZE};
 use crate::category::{self, Facts, Matcher};
 use crate::mm::MmapReadGuard;
 use crate::output::{Collector, Full};
-use crate::pgtable::{self, HugetlbLock, PteTable, ThpLock};
+use crate::pgtable::{self, HugetlbLock, LazyMmu, PteTable, ThpLock};
 use crate::sys::{self, MmWalk, Pmd, Pte, Vma};
-use crate::uapi::{PAGE_IS_FILE, PAGE_IS_WRITTEN, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING};
+use crate::uapi::{PAGE_IS_WRITTEN, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING};
+use core::mem::MaybeUninit;
 use kernel::ffi::{c_int, c_long, c_ulong, c_void};
 use kernel::prelude::*;
 
@@ -59,7 +60,8 @@ pub(crate) enum Stop {
 pub(crate) struct Scan<'a> {
     flags: u64,
     matcher: Matcher,
-    want_file: bool,
+    /// The facts the C side must decode (`Facts::needed_for`).
+    want_facts: u8,
     /// Categories of the VMA being walked, set by `pms_walk_test_vma`.
     vma_categories: u64,
     /// Where matching pages go.
@@ -87,7 +89,7 @@ impl<'a> Scan<'a> {
                 required: req.category_mask,
                 anyof: req.category_anyof_mask,
             },
-            want_file: interest & PAGE_IS_FILE != 0,
+            want_facts: Facts::needed_for(interest),
             vma_categories: 0,
             out,
         }
@@ -135,8 +137,7 @@ impl<'a> Scan<'a> {
     /// A THP pmd as a whole; `None` when it had to be split to write-protect
     /// part of it, and its ptes are to be walked instead.
     fn thp(&mut self, thp: ThpLock, start: u64, end: u64) -> Option<c_int> {
-        let categories =
-            self.vma_categories | thp.facts(start as c_ulong, self.want_file).thp_categories();
+        let categories = self.vma_categories | thp.facts().thp_categories();
         if !self.matcher.page(categories) {
             return Some(0);
         }
@@ -165,10 +166,10 @@ impl<'a> Scan<'a> {
             stop: start,
             first_wp: None,
         };
-        for same in facts.chunk_by(|a, b| a == b) {
+        for (same, len) in category::runs(facts) {
             let addr = run.stop;
-            let end = addr + same.len() as u64 * PAGE_SIZE;
-            let categories = self.vma_categories | Facts(same[0]).pte_categories();
+            let end = addr + len as u64 * PAGE_SIZE;
+            let categories = self.vma_categories | same.pte_categories();
             if self.matcher.page(categories) {
                 let mut fit = end;
                 run.ret = self.output(categories, addr, &mut fit);
@@ -208,30 +209,28 @@ impl<'a> Scan<'a> {
     }
 }
 
-/// The walk state and current VMA of a callback.
+/// The walk state of a callback, from the walk's private pointer.
 ///
 /// # Safety
 ///
-/// `walk` is a walk started by [`Scan::walk`], and the returned reference is
-/// not used after the callback returns.
-unsafe fn state<'w>(walk: *mut MmWalk) -> (&'w mut Scan<'w>, *mut Vma) {
+/// `scan` is the `walk->private` of a walk started by [`Scan::walk`], and the
+/// returned reference is not used after the callback returns.
+unsafe fn state<'w>(scan: *mut c_void) -> &'w mut Scan<'w> {
     // SAFETY: `walk->private` is the `Scan` of `Scan::walk`, not otherwise
     // accessed while a callback runs (caller contract).
-    let scan = unsafe { &mut *sys::pms_walk_private(walk).cast::<Scan<'w>>() };
-    // SAFETY: `walk` is a live walk (caller contract).
-    (scan, unsafe { sys::pms_walk_vma(walk) })
+    unsafe { &mut *scan.cast::<Scan<'w>>() }
 }
 
 /// `test_walk`: whether to walk a VMA (0), skip it (1), or fail (< 0).
 ///
 /// # Safety
 ///
-/// Called only by `walk_page_range()` started from [`Scan::walk`], with the
-/// walker's arguments.
+/// Called only by the `test_walk` op of a walk started from [`Scan::walk`],
+/// with its `walk->private` and `walk->vma`.
 #[no_mangle]
-unsafe extern "C" fn pms_walk_test_vma(_start: c_ulong, _end: c_ulong, walk: *mut MmWalk) -> c_int {
-    // SAFETY: called by `walk_page_range()` from `Scan::walk`.
-    let (scan, vma) = unsafe { state(walk) };
+unsafe extern "C" fn pms_walk_test_vma(scan: *mut c_void, vma: *mut Vma) -> c_int {
+    // SAFETY: `scan` is the walk's private state (caller contract).
+    let scan = unsafe { state(scan) };
     // SAFETY: `test_walk` runs with `walk->vma` set.
     let facts = unsafe { VmaFacts::of(vma) };
     let wp_allowed = facts.has(VmaFacts::WP_ASYNC);
@@ -259,42 +258,46 @@ unsafe extern "C" fn pms_walk_test_vma(_start: c_ulong, _end: c_ulong, walk: *mu
 ///
 /// # Safety
 ///
-/// Called only by `walk_page_range()` started from [`Scan::walk`], with the
-/// walker's arguments.
+/// Called only by the `pmd_entry` op of a walk started from [`Scan::walk`],
+/// with its `walk->private`, `walk->vma` and arguments.
 #[no_mangle]
 unsafe extern "C" fn pms_walk_pmd(
+    scan: *mut c_void,
+    vma: *mut Vma,
     pmd: *mut Pmd,
     start: c_ulong,
     end: c_ulong,
     walk: *mut MmWalk,
 ) -> c_int {
-    // SAFETY: called by `walk_page_range()` from `Scan::walk`.
-    let (scan, vma) = unsafe { state(walk) };
+    // SAFETY: `scan` is the walk's private state (caller contract).
+    let scan = unsafe { state(scan) };
     let (start, end) = (start as u64, end as u64);
 
-    // SAFETY: batches the pte updates below; left before returning.
-    unsafe { sys::pms_lazy_mmu_enter() };
+    // Entry updates are batched while write-protecting (a no-op on bare metal);
+    // declared first, left last.
+    let lazy = scan.write_protect().then(LazyMmu::enter);
+    let want_file = scan.want_facts & Facts::FILE != 0;
     // SAFETY: `pmd` is the walk's pmd in `vma`, under the mmap lock.
-    if let Some(thp) = unsafe { ThpLock::new(vma, pmd) } {
+    if let Some(thp) = unsafe { ThpLock::new(vma, pmd, start as c_ulong, want_file) } {
         if let Some(ret) = scan.thp(thp, start, end) {
-            // SAFETY: entered above.
-            unsafe { sys::pms_lazy_mmu_leave() };
             return ret;
         }
     }
 
     // SAFETY: as above; `start` is inside the pmd.
     let Some(table) = (unsafe { PteTable::map_lock(vma, pmd, start as c_ulong) }) else {
-        // SAFETY: entered above.
-        unsafe { sys::pms_lazy_mmu_leave() };
         // The page table changed under us: let the walker look at the pmd again.
         // SAFETY: `walk` is live.
         unsafe { sys::pms_walk_again(walk) };
         return 0;
     };
-    let mut facts = [0u8; PTRS_PER_PTE];
-    let facts = &mut facts[..((end - start) / PAGE_SIZE) as usize];
-    table.facts(facts, scan.want_file);
+    // Left uninitialised: the C side writes every entry (a memset per table
+    // would cost as much as the rest of a dense scan's loop).
+    let mut buf = [MaybeUninit::uninit(); PTRS_PER_PTE];
+    let facts = table.facts(
+        &mut buf[..((end - start) / PAGE_SIZE) as usize],
+        scan.want_facts,
+    );
 
     let run = if scan.write_protect() && !scan.out.has_vector() {
         Scan::protect_ptes(&table, start, facts)
@@ -305,8 +308,7 @@ unsafe extern "C" fn pms_walk_pmd(
         table.flush(first as c_ulong, run.stop as c_ulong);
     }
     drop(table);
-    // SAFETY: entered above.
-    unsafe { sys::pms_lazy_mmu_leave() };
+    drop(lazy);
     // SAFETY: no lock is held here but the mmap read lock, which may sleep.
     unsafe { sys::pms_cond_resched() };
     run.ret
@@ -316,17 +318,17 @@ unsafe extern "C" fn pms_walk_pmd(
 ///
 /// # Safety
 ///
-/// Called only by `walk_page_range()` started from [`Scan::walk`], with the
-/// walker's arguments.
+/// Called only by the `pte_hole` op of a walk started from [`Scan::walk`],
+/// with its `walk->private`, `walk->vma` (NULL between VMAs) and arguments.
 #[no_mangle]
 unsafe extern "C" fn pms_walk_hole(
+    scan: *mut c_void,
+    vma: *mut Vma,
     start: c_ulong,
     end: c_ulong,
-    _depth: c_int,
-    walk: *mut MmWalk,
 ) -> c_int {
-    // SAFETY: called by `walk_page_range()` from `Scan::walk`.
-    let (scan, vma) = unsafe { state(walk) };
+    // SAFETY: `scan` is the walk's private state (caller contract).
+    let scan = unsafe { state(scan) };
     if vma.is_null() {
         return 0;
     }
@@ -363,18 +365,18 @@ unsafe extern "C" fn pms_walk_hole(
 ///
 /// # Safety
 ///
-/// Called only by `walk_page_range()` started from [`Scan::walk`], with the
-/// walker's arguments.
+/// Called only by the `hugetlb_entry` op of a walk started from
+/// [`Scan::walk`], with its `walk->private` and arguments.
 #[no_mangle]
 unsafe extern "C" fn pms_walk_hugetlb(
+    scan: *mut c_void,
     ptep: *mut Pte,
-    _hmask: c_ulong,
     start: c_ulong,
     end: c_ulong,
     walk: *mut MmWalk,
 ) -> c_int {
-    // SAFETY: called by `walk_page_range()` from `Scan::walk`.
-    let (scan, _vma) = unsafe { state(walk) };
+    // SAFETY: `scan` is the walk's private state (caller contract).
+    let scan = unsafe { state(scan) };
     if !scan.write_protect() {
         // SAFETY: the `hugetlb_entry` arguments, passed on.
         let facts = unsafe { pgtable::hugetlb_facts(walk, start, ptep) };
