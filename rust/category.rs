@@ -30,7 +30,9 @@ impl Facts {
 
     /// The facts that decide the categories in `interest`: the C side may
     /// leave the others out, which spares it the costly ones (zero page,
-    /// file) and gives longer runs of equal facts.
+    /// file) and gives longer runs of equal facts. This is for ptes: THP and
+    /// hugetlb entries are always decoded with their kind (`PRESENT`, `SWAP`),
+    /// which [`Facts::thp_categories`] needs.
     pub fn needed_for(interest: u64) -> u8 {
         // Write-protection decides WRITTEN and is always decoded; whether an
         // entry is present, swapped or empty decides every other category a
@@ -206,7 +208,7 @@ mod tests {
                         seed ^= seed << 13;
                         seed ^= seed >> 7;
                         seed ^= seed << 17;
-                        if seed % density == 0 {
+                        if seed.is_multiple_of(density) {
                             *f = (seed >> 32) as u8 % 4;
                         }
                         Some(*f)

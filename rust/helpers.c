@@ -425,31 +425,35 @@ static bool pms_swap_entry_is_file(swp_entry_t swp)
 	return is_pfn_swap_entry(swp) && !folio_test_anon(pfn_swap_entry_folio(swp));
 }
 
-/* The facts of a present or swap pte that do not depend on what maps it. */
-static u8 pms_pte_common_facts(pte_t pte)
+/*
+ * The facts of a present or swap pte that do not depend on what maps it;
+ * soft-dirty and zero only if in @want.
+ */
+static u8 pms_pte_common_facts(pte_t pte, u8 want)
 {
 	u8 facts = 0;
 
 	if (pte_present(pte)) {
 		facts |= PMS_F_PRESENT;
-		if (pte_soft_dirty(pte))
+		if ((want & PMS_F_SOFT_DIRTY) && pte_soft_dirty(pte))
 			facts |= PMS_F_SOFT_DIRTY;
-		if (is_zero_pfn(pte_pfn(pte)))
+		if ((want & PMS_F_ZERO) && is_zero_pfn(pte_pfn(pte)))
 			facts |= PMS_F_ZERO;
 	} else if (is_swap_pte(pte)) {
 		facts |= PMS_F_SWAP;
 		if (pte_swp_uffd_wp_any(pte))
 			facts |= PMS_F_UFFD_WP;
-		if (pte_swp_soft_dirty(pte))
+		if ((want & PMS_F_SOFT_DIRTY) && pte_swp_soft_dirty(pte))
 			facts |= PMS_F_SOFT_DIRTY;
 	}
 	return facts;
 }
 
 static u8 pms_pte_facts_one(struct vm_area_struct *vma, unsigned long addr, pte_t pte,
-			    bool want_file)
+			    u8 want)
 {
-	u8 facts = pms_pte_common_facts(pte);
+	bool want_file = want & PMS_F_FILE;
+	u8 facts = pms_pte_common_facts(pte, want);
 
 	if (facts & PMS_F_PRESENT) {
 		if (pte_uffd_wp(pte))
@@ -507,7 +511,7 @@ void pms_pte_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep,
 		return;
 	}
 	for (i = 0; i < n; i++, addr += PAGE_SIZE)
-		facts[i] = pms_pte_facts_one(vma, addr, ptep_get(ptep + i), want & PMS_F_FILE);
+		facts[i] = pms_pte_facts_one(vma, addr, ptep_get(ptep + i), want);
 }
 
 /* Sets uffd-wp on pte @index of a locked table: present, swap, or empty (a marker). */
@@ -529,14 +533,14 @@ void pms_pte_make_wp(struct vm_area_struct *vma, unsigned long addr, pte_t *tabl
 }
 
 static u8 pms_thp_facts(struct vm_area_struct *vma, unsigned long addr, pmd_t *pmdp,
-			bool want_file);
+			u8 want);
 
 /*
  * pmd_trans_huge_lock(): the pmd lock if @pmd maps a THP (or a swap entry),
  * else NULL; with the lock, the locked pmd (which maps @addr) decoded into @facts.
  */
 spinlock_t *pms_thp_lock(pmd_t *pmd, struct vm_area_struct *vma, unsigned long addr,
-			 bool want_file, u8 *facts)
+			 u8 want, u8 *facts)
 {
 #ifdef CONFIG_TRANSPARENT_HUGEPAGE
 	pmd_t val = pmdp_get_lockless(pmd);
@@ -546,16 +550,18 @@ spinlock_t *pms_thp_lock(pmd_t *pmd, struct vm_area_struct *vma, unsigned long a
 		return NULL;
 	ptl = pms_ksyms.__pmd_trans_huge_lock(pmd, vma);
 	if (ptl)
-		*facts = pms_thp_facts(vma, addr, pmd, want_file);
+		*facts = pms_thp_facts(vma, addr, pmd, want);
 	return ptl;
 #else
 	return NULL;
 #endif
 }
 
+/* Decodes a locked THP pmd: the @want facts (Facts::needed_for()), and maybe more. */
 static u8 pms_thp_facts(struct vm_area_struct *vma, unsigned long addr, pmd_t *pmdp,
-			bool want_file)
+			u8 want)
 {
+	bool want_file = want & PMS_F_FILE;
 	u8 facts = 0;
 #ifdef CONFIG_TRANSPARENT_HUGEPAGE
 	pmd_t pmd = *pmdp;
@@ -566,10 +572,10 @@ static u8 pms_thp_facts(struct vm_area_struct *vma, unsigned long addr, pmd_t *p
 		facts |= PMS_F_PRESENT;
 		if (pmd_uffd_wp(pmd))
 			facts |= PMS_F_UFFD_WP;
-		if (pmd_soft_dirty(pmd))
+		if ((want & PMS_F_SOFT_DIRTY) && pmd_soft_dirty(pmd))
 			facts |= PMS_F_SOFT_DIRTY;
 		/* is_huge_zero_pmd(), inline on a non-exported variable */
-		if (READ_ONCE(*pms_ksyms.huge_zero_pfn) == pmd_pfn(pmd))
+		if ((want & PMS_F_ZERO) && READ_ONCE(*pms_ksyms.huge_zero_pfn) == pmd_pfn(pmd))
 			facts |= PMS_F_ZERO;
 		if (want_file) {
 			struct page *page = pms_ksyms.vm_normal_page_pmd(vma, addr, pmd);
@@ -581,7 +587,7 @@ static u8 pms_thp_facts(struct vm_area_struct *vma, unsigned long addr, pmd_t *p
 		facts |= PMS_F_SWAP;
 		if (pmd_swp_uffd_wp(pmd))
 			facts |= PMS_F_UFFD_WP;
-		if (pmd_swp_soft_dirty(pmd))
+		if ((want & PMS_F_SOFT_DIRTY) && pmd_swp_soft_dirty(pmd))
 			facts |= PMS_F_SOFT_DIRTY;
 		if (want_file && pms_swap_entry_is_file(pmd_to_swp_entry(pmd)))
 			facts |= PMS_F_FILE;
@@ -620,20 +626,21 @@ void pms_thp_split(struct vm_area_struct *vma, pmd_t *pmd, unsigned long addr)
 }
 
 /*
- * Decodes a hugetlb entry. PMS_F_FILE is always decoded: C reports it for
- * every present hugetlb page, and hugetlb pages cannot be swapped.
+ * Decodes a hugetlb entry: the @want facts (Facts::needed_for()), and maybe
+ * more. C reports every present hugetlb page as file-backed: PageAnon() is
+ * false for hugetlb pages, even private ones, and they cannot be swapped.
  */
-u8 pms_hugetlb_facts(struct mm_walk *walk, unsigned long addr, pte_t *ptep)
+u8 pms_hugetlb_facts(struct mm_walk *walk, unsigned long addr, pte_t *ptep, u8 want)
 {
 	u8 facts = 0;
 #ifdef CONFIG_HUGETLB_PAGE
 	pte_t pte = huge_ptep_get(walk->mm, addr, ptep);
 
-	facts = pms_pte_common_facts(pte);
+	facts = pms_pte_common_facts(pte, want);
 	if (facts & PMS_F_PRESENT) {
 		if (huge_pte_uffd_wp(pte))
 			facts |= PMS_F_UFFD_WP;
-		if (!PageAnon(pte_page(pte)))
+		if ((want & PMS_F_FILE) && !PageAnon(pte_page(pte)))
 			facts |= PMS_F_FILE;
 	}
 #endif

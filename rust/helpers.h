@@ -88,8 +88,8 @@ void pms_pte_unmap_unlock(pte_t *pte, spinlock_t *ptl);
 void pms_pte_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep,
 		   unsigned int n, u8 want, u8 *facts);
 spinlock_t *pms_thp_lock(pmd_t *pmd, struct vm_area_struct *vma, unsigned long addr,
-			 bool want_file, u8 *facts);
-u8 pms_hugetlb_facts(struct mm_walk *walk, unsigned long addr, pte_t *ptep);
+			 u8 want, u8 *facts);
+u8 pms_hugetlb_facts(struct mm_walk *walk, unsigned long addr, pte_t *ptep, u8 want);
 
 /* Write-protection. */
 int pms_walk_page_range_wp(struct mm_struct *mm, unsigned long start, unsigned long end,

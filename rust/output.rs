@@ -11,6 +11,7 @@
 
 use crate::args::PAGE_SIZE;
 use crate::uapi::PageRegion;
+use core::mem::MaybeUninit;
 
 /// Regions in the bounce buffer at most: one walk chunk's worth (a PMD of pages).
 pub const BOUNCE_REGIONS: u64 = 512;
@@ -23,11 +24,13 @@ pub struct Full;
 ///
 /// # Invariants
 ///
-/// `index < buf.len()` whenever `buf` is not empty; `usable <= buf.len()`;
-/// `found_pages <= max_pages`.
+/// `index < buf.len()` whenever `buf` is not empty, and `buf[..=index]` is
+/// initialised; `usable <= buf.len()`; `found_pages <= max_pages`.
 pub struct Collector<'a> {
-    /// The bounce buffer; empty when the request has no output vector.
-    buf: &'a mut [PageRegion],
+    /// The bounce buffer; empty when the request has no output vector. Left
+    /// uninitialised beyond the current region, as C leaves its buffer: it
+    /// is up to a page of memory per call.
+    buf: &'a mut [MaybeUninit<PageRegion>],
     /// How many entries of `buf` may be used before a flush.
     usable: usize,
     /// The region being extended.
@@ -48,12 +51,18 @@ impl<'a> Collector<'a> {
 
     /// A collector over `buf`, of [`Collector::buffer_len`] entries, for the
     /// given request limits.
-    pub fn new(buf: &'a mut [PageRegion], vec_len: u64, return_mask: u64, max_pages: u64) -> Self {
+    pub fn new(
+        buf: &'a mut [MaybeUninit<PageRegion>],
+        vec_len: u64,
+        return_mask: u64,
+        max_pages: u64,
+    ) -> Self {
         let usable = buf.len();
         if let Some(first) = buf.first_mut() {
-            *first = PageRegion::default();
+            first.write(PageRegion::default());
         }
-        // INVARIANT: `index` is 0, `usable` is `buf.len()`, nothing found yet.
+        // INVARIANT: `index` is 0 and `buf[0]` initialised (if any), `usable`
+        // is `buf.len()`, nothing found yet.
         Collector {
             buf,
             usable,
@@ -104,10 +113,16 @@ impl<'a> Collector<'a> {
         ret
     }
 
+    /// The region being extended (the buffer is not empty).
+    fn current(&mut self) -> &mut PageRegion {
+        // SAFETY: `buf[index]` is initialised (type invariant).
+        unsafe { self.buf[self.index].assume_init_mut() }
+    }
+
     /// Extends the current region or starts the next; false when the buffer is full.
     #[inline]
     fn push(&mut self, categories: u64, addr: u64, end: u64) -> bool {
-        let cur = &mut self.buf[self.index];
+        let cur = self.current();
         if addr == cur.end && categories == cur.categories {
             cur.end = end;
             return true;
@@ -118,11 +133,12 @@ impl<'a> Collector<'a> {
             }
             self.index += 1;
         }
-        self.buf[self.index] = PageRegion {
+        // INVARIANT: the new current region is initialised here.
+        self.buf[self.index].write(PageRegion {
             start: addr,
             end,
             categories,
-        };
+        });
         true
     }
 
@@ -132,7 +148,7 @@ impl<'a> Collector<'a> {
         if !self.has_vector() {
             return;
         }
-        let cur = &mut self.buf[self.index];
+        let cur = self.current();
         if cur.start != addr {
             cur.end = addr;
         } else {
@@ -153,8 +169,12 @@ impl<'a> Collector<'a> {
         let Some(cur) = self.buf.get(self.index) else {
             return &[];
         };
+        // SAFETY: `buf[index]` is initialised (type invariant).
+        let cur = unsafe { cur.assume_init_ref() };
         let n = self.index + usize::from(cur.end != cur.start);
-        &self.buf[..n]
+        // SAFETY: `buf[..n]` is within `buf[..=index]`, initialised (type
+        // invariant); `MaybeUninit<T>` has the layout of `T`.
+        unsafe { core::slice::from_raw_parts(self.buf.as_ptr().cast::<PageRegion>(), n) }
     }
 
     /// Records that [`Collector::pending`] was copied out, and empties the buffer.
@@ -166,8 +186,8 @@ impl<'a> Collector<'a> {
         self.vec_left -= n as u64;
         self.index = 0;
         self.usable = self.usable.min(self.vec_left as usize);
-        self.buf[0].start = 0;
-        self.buf[0].end = 0;
+        // INVARIANT: `index` is 0 and `buf[0]` (re)initialised, empty.
+        self.buf[0].write(PageRegion::default());
     }
 
     /// Whether another walk chunk could report anything.
@@ -198,7 +218,7 @@ mod tests {
     /// Feeds single pages `(page, categories)` and flushes into a "user" vector
     /// like the ioctl's chunk loop; returns the vector and `walk_end`.
     fn scan(pages: &[(u64, u64)], vec_len: u64, max_pages: u64) -> (Vec<PageRegion>, Option<u64>) {
-        let mut buf = vec![PageRegion::default(); Collector::buffer_len(vec_len)];
+        let mut buf = vec![MaybeUninit::uninit(); Collector::buffer_len(vec_len)];
         let mut c = Collector::new(&mut buf, vec_len, !0, max_pages);
         let mut user = Vec::new();
         let mut i = 0;
@@ -233,7 +253,7 @@ mod tests {
 
     #[test]
     fn return_mask_applies_before_coalescing() {
-        let mut buf = vec![PageRegion::default(); 4];
+        let mut buf = vec![MaybeUninit::uninit(); 4];
         let mut c = Collector::new(&mut buf, 4, 8, u64::MAX);
         for (page, cats) in [(1, 8 | 2), (2, 8)] {
             let mut end = (page + 1) * P;
@@ -244,7 +264,7 @@ mod tests {
 
     #[test]
     fn max_pages_splits_the_last_region() {
-        let mut buf = vec![PageRegion::default(); 4];
+        let mut buf = vec![MaybeUninit::uninit(); 4];
         let mut c = Collector::new(&mut buf, 4, !0, 5);
         let mut end = 4 * P;
         assert_eq!(c.output(1, P, &mut end), Ok(()));
@@ -288,7 +308,7 @@ mod tests {
 
     #[test]
     fn backout_trims_or_drops_the_last_region() {
-        let mut buf = vec![PageRegion::default(); 4];
+        let mut buf = vec![MaybeUninit::uninit(); 4];
         let mut c = Collector::new(&mut buf, 4, !0, u64::MAX);
         let mut end = 3 * P;
         c.output(1, P, &mut end).unwrap();

@@ -104,7 +104,7 @@ pub(crate) struct ThpLock {
 
 impl ThpLock {
     /// Locks `pmd` if it maps a THP (`pmd_trans_huge_lock()`) and decodes
-    /// it; `addr` is the address it maps. File facts only with `want_file`.
+    /// it; `addr` is the address it maps, `want` the facts needed.
     ///
     /// # Safety
     ///
@@ -113,12 +113,11 @@ impl ThpLock {
         vma: *mut Vma,
         pmd: *mut Pmd,
         addr: c_ulong,
-        want_file: bool,
+        want: u8,
     ) -> Option<Self> {
         let mut facts = 0;
         // SAFETY: the caller's contract is the function's; `facts` is writable.
-        let ptl =
-            NonNull::new(unsafe { sys::pms_thp_lock(pmd, vma, addr, want_file, &mut facts) })?;
+        let ptl = NonNull::new(unsafe { sys::pms_thp_lock(pmd, vma, addr, want, &mut facts) })?;
         // INVARIANT: locked just now.
         Some(ThpLock {
             vma,
@@ -178,10 +177,10 @@ impl HugetlbLock {
         HugetlbLock { walk, ptep, ptl }
     }
 
-    /// Decodes the entry, which maps `addr`.
-    pub(crate) fn facts(&self, addr: c_ulong) -> Facts {
+    /// Decodes the entry, which maps `addr`: at least the `want` facts.
+    pub(crate) fn facts(&self, addr: c_ulong, want: u8) -> Facts {
         // SAFETY: a locked entry of the walk (type invariant).
-        unsafe { hugetlb_facts(self.walk, addr, self.ptep) }
+        unsafe { hugetlb_facts(self.walk, addr, self.ptep, want) }
     }
 
     /// The size of the VMA's huge pages.
@@ -204,15 +203,21 @@ impl Drop for HugetlbLock {
     }
 }
 
-/// Decodes the hugetlb entry `ptep` of the walk's VMA at `addr`.
+/// Decodes the hugetlb entry `ptep` of the walk's VMA at `addr`: at least
+/// the `want` facts.
 ///
 /// # Safety
 ///
 /// Called from the `hugetlb_entry` callback of `walk` with its arguments;
 /// the walk holds the hugetlb VMA lock.
-pub(crate) unsafe fn hugetlb_facts(walk: *mut MmWalk, addr: c_ulong, ptep: *mut Pte) -> Facts {
+pub(crate) unsafe fn hugetlb_facts(
+    walk: *mut MmWalk,
+    addr: c_ulong,
+    ptep: *mut Pte,
+    want: u8,
+) -> Facts {
     // SAFETY: the caller's contract is the function's.
-    Facts(unsafe { sys::pms_hugetlb_facts(walk, addr, ptep) })
+    Facts(unsafe { sys::pms_hugetlb_facts(walk, addr, ptep, want) })
 }
 
 /// Lazy MMU mode (`arch_enter_lazy_mmu_mode()`), which batches entry updates

@@ -9,9 +9,9 @@ use crate::args::{self, ArgError, UserSpace};
 use crate::mm::Mm;
 use crate::output::Collector;
 use crate::sys;
-use crate::uapi::{PageRegion, PmScanArg};
+use crate::uapi::PmScanArg;
 use crate::walk::{Scan, Stop};
-use core::mem::{offset_of, size_of};
+use core::mem::{offset_of, size_of, MaybeUninit};
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::alloc::KVec;
 use kernel::ffi::c_ulong;
@@ -57,8 +57,9 @@ pub(crate) fn pagemap_scan(mm: &Mm, uarg: usize) -> Result<isize> {
         ArgError::Fault => EFAULT,
     })?;
 
+    // Uninitialised, as C's: the collector writes an entry before reading it.
     let mut bounce = KVec::from_elem(
-        PageRegion::default(),
+        MaybeUninit::uninit(),
         Collector::buffer_len(req.vec_len),
         GFP_KERNEL,
     )?;

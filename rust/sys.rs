@@ -125,11 +125,16 @@ extern "C" {
         pmd: *mut Pmd,
         vma: *mut Vma,
         addr: c_ulong,
-        want_file: bool,
+        want: u8,
         facts: *mut u8,
     ) -> *mut Spinlock;
     /// Decodes a hugetlb entry into `PMS_F_*` facts.
-    pub(crate) fn pms_hugetlb_facts(walk: *mut MmWalk, addr: c_ulong, ptep: *mut Pte) -> u8;
+    pub(crate) fn pms_hugetlb_facts(
+        walk: *mut MmWalk,
+        addr: c_ulong,
+        ptep: *mut Pte,
+        want: u8,
+    ) -> u8;
 
     /// [`pms_walk_page_range`] inside an mmu-notifier protection-change range.
     pub(crate) fn pms_walk_page_range_wp(

@@ -127,6 +127,7 @@ impl<'a> Scan<'a> {
 
     /// Reports `[addr, *end)` with `categories`, cutting `*end` back to what
     /// fit; the callback's return value.
+    #[inline]
     fn output(&mut self, categories: u64, addr: u64, end: &mut u64) -> c_int {
         match self.out.output(categories, addr, end) {
             Ok(()) => 0,
@@ -276,42 +277,63 @@ unsafe extern "C" fn pms_walk_pmd(
     // Entry updates are batched while write-protecting (a no-op on bare metal);
     // declared first, left last.
     let lazy = scan.write_protect().then(LazyMmu::enter);
-    let want_file = scan.want_facts & Facts::FILE != 0;
     // SAFETY: `pmd` is the walk's pmd in `vma`, under the mmap lock.
-    if let Some(thp) = unsafe { ThpLock::new(vma, pmd, start as c_ulong, want_file) } {
+    if let Some(thp) = unsafe { ThpLock::new(vma, pmd, start as c_ulong, scan.want_facts) } {
         if let Some(ret) = scan.thp(thp, start, end) {
             return ret;
         }
     }
 
     // SAFETY: as above; `start` is inside the pmd.
-    let Some(table) = (unsafe { PteTable::map_lock(vma, pmd, start as c_ulong) }) else {
-        // The page table changed under us: let the walker look at the pmd again.
-        // SAFETY: `walk` is live.
-        unsafe { sys::pms_walk_again(walk) };
-        return 0;
-    };
-    // Left uninitialised: the C side writes every entry (a memset per table
-    // would cost as much as the rest of a dense scan's loop).
-    let mut buf = [MaybeUninit::uninit(); PTRS_PER_PTE];
-    let facts = table.facts(
-        &mut buf[..((end - start) / PAGE_SIZE) as usize],
-        scan.want_facts,
-    );
-
-    let run = if scan.write_protect() && !scan.out.has_vector() {
-        Scan::protect_ptes(&table, start, facts)
-    } else {
-        scan.ptes(&table, start, facts)
-    };
-    if let Some(first) = run.first_wp {
-        table.flush(first as c_ulong, run.stop as c_ulong);
-    }
-    drop(table);
+    let ret = unsafe { scan.pte_table(vma, pmd, start, end, walk) };
     drop(lazy);
     // SAFETY: no lock is held here but the mmap read lock, which may sleep.
     unsafe { sys::pms_cond_resched() };
-    run.ret
+    ret
+}
+
+impl Scan<'_> {
+    /// The ptes under a pmd that maps no THP. Out of line: its page of
+    /// facts and its registers would otherwise weigh on every THP's call.
+    ///
+    /// # Safety
+    ///
+    /// `pmd` is the walk's pmd in `vma`, under the mmap lock, and `walk` the
+    /// walk; `[start, end)` lies under the pmd.
+    #[inline(never)]
+    unsafe fn pte_table(
+        &mut self,
+        vma: *mut Vma,
+        pmd: *mut Pmd,
+        start: u64,
+        end: u64,
+        walk: *mut MmWalk,
+    ) -> c_int {
+        // SAFETY: the caller's contract.
+        let Some(table) = (unsafe { PteTable::map_lock(vma, pmd, start as c_ulong) }) else {
+            // The page table changed under us: let the walker look at the pmd again.
+            // SAFETY: `walk` is live.
+            unsafe { sys::pms_walk_again(walk) };
+            return 0;
+        };
+        // Left uninitialised: the C side writes every entry (a memset per
+        // table would cost as much as the rest of a dense scan's loop).
+        let mut buf = [MaybeUninit::uninit(); PTRS_PER_PTE];
+        let facts = table.facts(
+            &mut buf[..((end - start) / PAGE_SIZE) as usize],
+            self.want_facts,
+        );
+        let run = if self.write_protect() && !self.out.has_vector() {
+            Scan::protect_ptes(&table, start, facts)
+        } else {
+            self.ptes(&table, start, facts)
+        };
+        if let Some(first) = run.first_wp {
+            table.flush(first as c_ulong, run.stop as c_ulong);
+        }
+        drop(table);
+        run.ret
+    }
 }
 
 /// `pte_hole`: a range with no page table under it (or between VMAs).
@@ -379,7 +401,7 @@ unsafe extern "C" fn pms_walk_hugetlb(
     let scan = unsafe { state(scan) };
     if !scan.write_protect() {
         // SAFETY: the `hugetlb_entry` arguments, passed on.
-        let facts = unsafe { pgtable::hugetlb_facts(walk, start, ptep) };
+        let facts = unsafe { pgtable::hugetlb_facts(walk, start, ptep, scan.want_facts) };
         let categories = scan.vma_categories | facts.hugetlb_categories();
         if !scan.matcher.page(categories) {
             return 0;
@@ -390,7 +412,7 @@ unsafe extern "C" fn pms_walk_hugetlb(
 
     // SAFETY: the `hugetlb_entry` arguments, passed on.
     let entry = unsafe { HugetlbLock::new(walk, ptep) };
-    let categories = scan.vma_categories | entry.facts(start).hugetlb_categories();
+    let categories = scan.vma_categories | entry.facts(start, scan.want_facts).hugetlb_categories();
     if !scan.matcher.page(categories) {
         return 0;
     }

@@ -279,7 +279,7 @@ mod tests {
             }
             let end = arg.end.next_multiple_of(P);
             let vec_len = vec.len() as u64;
-            let mut bounce = vec![PageRegion::default(); Collector::buffer_len(vec_len)];
+            let mut bounce = vec![std::mem::MaybeUninit::uninit(); Collector::buffer_len(vec_len)];
             let max = if arg.max_pages == 0 {
                 u64::MAX
             } else {
