@@ -495,19 +495,33 @@ static u8 pms_pte_lean_facts(pte_t pte)
  * fewer, the leaner the loop: uffd-wp alone (a GET of written pages), the
  * kind of entry too, or everything.
  */
+/*
+ * Decodes ptes [i, n) with @decode, four a loop iteration: in a dense scan
+ * the loop's own compare and branch are a fifth of the work per pte.
+ */
+#define PMS_DECODE_PTES(decode)							\
+	do {									\
+		for (; i + 4 <= n; i += 4) {					\
+			facts[i] = decode(ptep_get(ptep + i));			\
+			facts[i + 1] = decode(ptep_get(ptep + i + 1));		\
+			facts[i + 2] = decode(ptep_get(ptep + i + 2));		\
+			facts[i + 3] = decode(ptep_get(ptep + i + 3));		\
+		}								\
+		for (; i < n; i++)						\
+			facts[i] = decode(ptep_get(ptep + i));			\
+	} while (0)
+
 void pms_pte_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep,
 		   unsigned int n, u8 want, u8 *facts)
 {
-	unsigned int i;
+	unsigned int i = 0;
 
 	if (want == PMS_F_UFFD_WP) {
-		for (i = 0; i < n; i++)
-			facts[i] = pms_pte_wp_facts(ptep_get(ptep + i));
+		PMS_DECODE_PTES(pms_pte_wp_facts);
 		return;
 	}
 	if (!(want & (PMS_F_SOFT_DIRTY | PMS_F_ZERO | PMS_F_FILE))) {
-		for (i = 0; i < n; i++)
-			facts[i] = pms_pte_lean_facts(ptep_get(ptep + i));
+		PMS_DECODE_PTES(pms_pte_lean_facts);
 		return;
 	}
 	for (i = 0; i < n; i++, addr += PAGE_SIZE)

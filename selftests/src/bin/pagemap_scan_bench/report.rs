@@ -32,6 +32,20 @@ struct Cell {
     instr: Option<Summary>,
 }
 
+impl Cell {
+    /// The wall time reported: the median, robust to a slow repetition.
+    fn ns(&self) -> Option<f64> {
+        self.wall.map(|w| w.median)
+    }
+
+    /// The instruction count reported: the minimum. Counts are exact and
+    /// interference only adds to them (a timer tick or deferred kernel work
+    /// landing in a run), so the least is the method's own work.
+    fn instructions(&self) -> Option<f64> {
+        self.instr.map(|i| i.min)
+    }
+}
+
 /// The rows of `path`, or none if there is no such file.
 fn read_csv(path: &Path) -> Result<Vec<Row>, String> {
     let text = match std::fs::read_to_string(path) {
@@ -104,16 +118,11 @@ fn cells(wall: &[Row], icount: &[Row]) -> Vec<Cell> {
 }
 
 /// `of(cell) / of(the cell of method m in the same workload)`.
-fn ratio(
-    cells: &[Cell],
-    c: &Cell,
-    m: Method,
-    of: impl Fn(&Cell) -> Option<Summary>,
-) -> Option<f64> {
+fn ratio(cells: &[Cell], c: &Cell, m: Method, of: impl Fn(&Cell) -> Option<f64>) -> Option<f64> {
     let other = cells
         .iter()
         .find(|o| o.workload == c.workload && o.method == m)?;
-    Some(of(c)?.median / of(other)?.median)
+    Some(of(c)? / of(other)?)
 }
 
 fn opt(x: Option<f64>, suffix: &str) -> String {
@@ -127,7 +136,7 @@ fn markdown(cells: &[Cell], wall_reps: usize, icount_reps: usize) -> String {
         s,
         "ns/page: wall time per page of the scanned range, median of {wall_reps} interleaved repetitions \
          (spread: min–max) in an emulated (TCG) guest; instr/page: guest instructions per page, \
-         QEMU `-icount shift=0`, 1 vCPU, median of {icount_reps}. Compare ratios, not absolute times. \
+         QEMU `-icount shift=0`, 1 vCPU, minimum of {icount_reps} (counts are exact; interference only adds). Compare ratios, not absolute times. \
          Rust/C: Rust ioctl ÷ C ioctl (below 1: the module does less). \
          Speed-up: pagemap read ÷ method (above 1: faster than reading pagemap).\n"
     );
@@ -148,7 +157,7 @@ fn markdown(cells: &[Cell], wall_reps: usize, icount_reps: usize) -> String {
         } else {
             String::new()
         };
-        let rust = |of: fn(&Cell) -> Option<Summary>| {
+        let rust = |of: fn(&Cell) -> Option<f64>| {
             (c.method == Method::Rust)
                 .then(|| ratio(cells, c, Method::C, of))
                 .flatten()
@@ -157,18 +166,18 @@ fn markdown(cells: &[Cell], wall_reps: usize, icount_reps: usize) -> String {
             s,
             "| {workload} | {} | {} | {} | {} | {} | {} | {} | {} |",
             c.method.label(),
-            opt(c.wall.map(|w| w.median), ""),
+            opt(c.ns(), ""),
             c.wall
                 .map_or("—".into(), |w| format!("{}–{}", num(w.min), num(w.max))),
-            opt(c.instr.map(|i| i.median), ""),
-            opt(rust(|c| c.wall), ""),
-            opt(rust(|c| c.instr), ""),
+            opt(c.instructions(), ""),
+            opt(rust(Cell::ns), ""),
+            opt(rust(Cell::instructions), ""),
             opt(
-                ratio(cells, c, Method::Read, |c| c.wall).map(|r| 1.0 / r),
+                ratio(cells, c, Method::Read, Cell::ns).map(|r| 1.0 / r),
                 "×"
             ),
             opt(
-                ratio(cells, c, Method::Read, |c| c.instr).map(|r| 1.0 / r),
+                ratio(cells, c, Method::Read, Cell::instructions).map(|r| 1.0 / r),
                 "×"
             ),
         );
@@ -185,7 +194,7 @@ fn csv(cells: &[Cell]) -> String {
     );
     let f = |x: Option<f64>| x.map_or(String::new(), |x| format!("{x:.4}"));
     for c in cells {
-        let rust = |of: fn(&Cell) -> Option<Summary>| {
+        let rust = |of: fn(&Cell) -> Option<f64>| {
             (c.method == Method::Rust)
                 .then(|| ratio(cells, c, Method::C, of))
                 .flatten()
@@ -210,10 +219,10 @@ fn csv(cells: &[Cell]) -> String {
             f(i.map(|i| i.median)),
             f(i.map(|i| i.min)),
             f(i.map(|i| i.max)),
-            f(rust(|c| c.wall)),
-            f(rust(|c| c.instr)),
-            f(ratio(cells, c, Method::Read, |c| c.wall).map(|r| 1.0 / r)),
-            f(ratio(cells, c, Method::Read, |c| c.instr).map(|r| 1.0 / r)),
+            f(rust(Cell::ns)),
+            f(rust(Cell::instructions)),
+            f(ratio(cells, c, Method::Read, Cell::ns).map(|r| 1.0 / r)),
+            f(ratio(cells, c, Method::Read, Cell::instructions).map(|r| 1.0 / r)),
         );
     }
     s
@@ -225,7 +234,7 @@ fn plot(cells: &[Cell]) -> String {
     let instr = cells.iter().any(|c| c.instr.is_some());
     let mut groups: Vec<Group> = Vec::new();
     for c in cells {
-        let v = if instr { c.instr } else { c.wall };
+        let v = if instr { c.instructions() } else { c.ns() };
         let Some(v) = v else { continue };
         if groups.last().is_none_or(|g| g.label != c.workload) {
             groups.push(Group {
@@ -237,7 +246,7 @@ fn plot(cells: &[Cell]) -> String {
             .last_mut()
             .expect("pushed above")
             .bars
-            .push((c.method, v.median));
+            .push((c.method, v));
     }
     if instr {
         chart(
