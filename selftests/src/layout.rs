@@ -8,6 +8,7 @@
 //! as expected fails a call instead of faulting the test.
 
 use crate::mem::{Mapping, PAGE};
+use crate::rng::Rng;
 use crate::scanner::{arg, Scanner};
 use crate::uapi::PAGE_IS_PRESENT;
 use nix::errno::Errno;
@@ -60,6 +61,19 @@ impl Kind {
     /// Whether the kind is hugetlb: mapped, placed and faulted in 2 MiB units.
     pub fn is_hugetlb(self) -> bool {
         matches!(self, Kind::Hugetlb | Kind::HugetlbMemfd | Kind::HugetlbShm)
+    }
+
+    /// A random kind, and how many pages of a `slot` of pages it covers:
+    /// all of them for hugetlb or, otherwise, once in `whole_one_in`; else
+    /// a random number of them from the first.
+    pub fn random_fill(r: &mut Rng, slot: usize, whole_one_in: u64) -> (Kind, usize) {
+        let kind = r.pick(&Kind::ALL);
+        let pages = if kind.is_hugetlb() || r.one_in(whole_one_in) {
+            slot
+        } else {
+            1 + r.below(slot as u64) as usize
+        };
+        (kind, pages)
     }
 }
 

@@ -55,12 +55,7 @@ fn random_area(r: &mut Rng) -> Result<Area, String> {
     let mut area = Area::new(SLOTS * HUGE_PAGES)?;
     for slot in 1..SLOTS - 1 {
         let first = slot * HUGE_PAGES;
-        let kind = r.pick(&Kind::ALL);
-        let pages = if kind.is_hugetlb() || r.one_in(3) {
-            HUGE_PAGES
-        } else {
-            1 + r.below(HUGE_PAGES as u64) as usize
-        };
+        let (kind, pages) = Kind::random_fill(r, HUGE_PAGES, 3);
         if area.place(first, kind, pages).is_err() {
             area.place(first, Kind::Anon, pages)?;
         }

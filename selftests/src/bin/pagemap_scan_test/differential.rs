@@ -61,12 +61,7 @@ impl Layout {
     /// the slot as it was (a hole in the way, a hugetlb page to cut).
     fn fill(&mut self, slot: usize, r: &mut Rng) {
         let first = slot * SLOT;
-        let kind = r.pick(&Kind::ALL);
-        let pages = if kind.is_hugetlb() || r.one_in(2) {
-            SLOT
-        } else {
-            1 + r.below(SLOT as u64) as usize
-        };
+        let (kind, pages) = Kind::random_fill(r, SLOT, 2);
         if self.area.place(first, kind, pages).is_err() {
             let _ = self.area.place(first, Kind::Anon, pages);
         }
