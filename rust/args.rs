@@ -7,7 +7,8 @@
 //! asked through [`UserSpace`], answered by the kernel in the module and by a
 //! model of x86-64 in the host tests.
 
-use crate::uapi::{PageRegion, PmScanArg, PM_SCAN_CATEGORIES, PM_SCAN_FLAGS};
+use crate::abi::KernelAbi;
+use crate::uapi::{PageRegion, PmScanArg, PM_SCAN_FLAGS};
 
 /// The kernel's page size (checked against the kernel's at compile time).
 pub const PAGE_SIZE: u64 = 4096;
@@ -59,8 +60,13 @@ pub struct ScanRequest {
     pub return_mask: u64,
 }
 
-/// Checks `arg` as `pagemap_scan_get_args()` does and applies its defaults.
-pub fn validate(arg: &PmScanArg, space: &impl UserSpace) -> Result<ScanRequest, ArgError> {
+/// Checks `arg` as `pagemap_scan_get_args()` of the kernel `abi` does and
+/// applies its defaults.
+pub fn validate(
+    arg: &PmScanArg,
+    space: &impl UserSpace,
+    abi: &KernelAbi,
+) -> Result<ScanRequest, ArgError> {
     if arg.size != core::mem::size_of::<PmScanArg>() as u64 {
         return Err(ArgError::Invalid);
     }
@@ -69,7 +75,7 @@ pub fn validate(arg: &PmScanArg, space: &impl UserSpace) -> Result<ScanRequest, 
     }
     let masks =
         arg.category_inverted | arg.category_mask | arg.category_anyof_mask | arg.return_mask;
-    if masks & !PM_SCAN_CATEGORIES != 0 {
+    if masks & !abi.categories != 0 {
         return Err(ArgError::Invalid);
     }
 
@@ -116,6 +122,7 @@ pub fn validate(arg: &PmScanArg, space: &impl UserSpace) -> Result<ScanRequest, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::abi::{V6_12, V7_3};
     use crate::uapi::*;
 
     /// x86-64 with 4-level paging and no LAM: `access_ok` of 6.12.
@@ -148,7 +155,26 @@ mod tests {
     fn check(f: impl FnOnce(&mut PmScanArg)) -> Result<ScanRequest, ArgError> {
         let mut arg = good();
         f(&mut arg);
-        validate(&arg, &X86_64)
+        validate(&arg, &X86_64, &V7_3)
+    }
+
+    #[test]
+    fn categories_are_the_kernels() {
+        for bit in [PAGE_IS_GUARD, PAGE_IS_ACCESSED] {
+            let mut arg = good();
+            arg.category_anyof_mask = bit;
+            assert!(validate(&arg, &X86_64, &V7_3).is_ok());
+            assert_eq!(
+                validate(&arg, &X86_64, &V6_12).err(),
+                Some(ArgError::Invalid)
+            );
+        }
+        let mut arg = good();
+        arg.return_mask = 1 << 10;
+        assert_eq!(
+            validate(&arg, &X86_64, &V7_3).err(),
+            Some(ArgError::Invalid)
+        );
     }
 
     #[test]
@@ -177,9 +203,13 @@ mod tests {
             ("size 97", |a| a.size = 97, Invalid),
             ("flag bit 2", |a| a.flags = 1 << 2, Invalid),
             ("flag bit 63", |a| a.flags = 1 << 63, Invalid),
-            ("inverted bit 8", |a| a.category_inverted = 1 << 8, Invalid),
-            ("mask bit 8", |a| a.category_mask = 1 << 8, Invalid),
-            ("anyof bit 9", |a| a.category_anyof_mask = 1 << 9, Invalid),
+            (
+                "inverted bit 10",
+                |a| a.category_inverted = 1 << 10,
+                Invalid,
+            ),
+            ("mask bit 11", |a| a.category_mask = 1 << 11, Invalid),
+            ("anyof bit 12", |a| a.category_anyof_mask = 1 << 12, Invalid),
             ("return bit 63", |a| a.return_mask = 1 << 63, Invalid),
             ("unaligned start", |a| a.start += 1, Invalid),
             ("end below start", |a| a.end = a.start - PAGE_SIZE, Fault),

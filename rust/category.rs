@@ -18,8 +18,9 @@ impl Facts {
     pub const PRESENT: u8 = 1 << 0;
     /// A non-empty entry that is not present: swap, migration, marker.
     pub const SWAP: u8 = 1 << 1;
-    /// Write-protected by userfaultfd (a uffd-wp marker counts).
-    pub const UFFD_WP: u8 = 1 << 2;
+    /// Carries the uffd bit (write- or, in 7.3, read-write-protected; a
+    /// uffd-wp marker counts).
+    pub const UFFD: u8 = 1 << 2;
     /// Soft-dirty.
     pub const SOFT_DIRTY: u8 = 1 << 3;
     /// Maps the zero page (or the huge zero page).
@@ -27,6 +28,8 @@ impl Facts {
     /// Maps (or a migration entry points to) a file-backed page. Only decoded
     /// when the request asks about `PAGE_IS_FILE`, for pte and THP entries.
     pub const FILE: u8 = 1 << 5;
+    /// A guard-region marker (a swap-like pte). Only decoded when asked.
+    pub const GUARD: u8 = 1 << 6;
 
     /// The facts that decide the categories in `interest`: the C side may
     /// leave the others out, which spares it the costly ones (zero page,
@@ -34,10 +37,12 @@ impl Facts {
     /// hugetlb entries are always decoded with their kind (`PRESENT`, `SWAP`),
     /// which [`Facts::thp_categories`] needs.
     pub fn needed_for(interest: u64) -> u8 {
-        // Write-protection decides WRITTEN and is always decoded; whether an
-        // entry is present, swapped or empty decides every other category a
-        // pte can have (WPALLOWED is the VMA's, HUGE never a pte's).
-        let mut needed = Self::UFFD_WP;
+        // The uffd bit decides WRITTEN and ACCESSED and is always decoded.
+        // Whether an entry is present, swapped or empty decides every other
+        // category a pte can have (WPALLOWED is the VMA's, HUGE never a
+        // pte's), ACCESSED too (an empty pte is never accessed), but not
+        // WRITTEN (an empty pte is written where a present one is).
+        let mut needed = Self::UFFD;
         if interest & !(PAGE_IS_WRITTEN | PAGE_IS_WPALLOWED | PAGE_IS_HUGE) != 0 {
             needed |= Self::PRESENT | Self::SWAP;
         }
@@ -50,6 +55,9 @@ impl Facts {
         if interest & PAGE_IS_FILE != 0 {
             needed |= Self::FILE;
         }
+        if interest & PAGE_IS_GUARD != 0 {
+            needed |= Self::GUARD;
+        }
         needed
     }
 
@@ -57,13 +65,13 @@ impl Facts {
         self.0 & bit != 0
     }
 
-    /// Write-protected by userfaultfd already: neither reported written nor
-    /// protected again.
-    pub fn is_uffd_wp(self) -> bool {
-        self.has(Self::UFFD_WP)
+    /// Protected by userfaultfd already: neither reported written (or
+    /// accessed) nor protected again.
+    pub fn is_uffd(self) -> bool {
+        self.has(Self::UFFD)
     }
 
-    /// `bit` if this entry has `fact`, else 0.
+    /// `category` if this entry has `fact`, else 0.
     fn map(self, fact: u8, category: u64) -> u64 {
         if self.has(fact) {
             category
@@ -72,48 +80,48 @@ impl Facts {
         }
     }
 
-    /// The categories both present and swapped entries take from their bits.
-    fn common(self) -> u64 {
+    /// The categories both present and swapped entries take from their
+    /// bits; `unprotected` are those of a missing uffd bit in the VMA
+    /// ([`KernelAbi::unprotected`](crate::abi::KernelAbi::unprotected)).
+    fn common(self, unprotected: u64) -> u64 {
         self.map(Self::FILE, PAGE_IS_FILE)
             | self.map(Self::SOFT_DIRTY, PAGE_IS_SOFT_DIRTY)
-            | if self.has(Self::UFFD_WP) {
-                0
-            } else {
-                PAGE_IS_WRITTEN
-            }
+            | if self.has(Self::UFFD) { 0 } else { unprotected }
     }
 
-    fn present_or_swapped(self) -> u64 {
+    fn present_or_swapped(self, unprotected: u64) -> u64 {
         if self.has(Self::PRESENT) {
-            PAGE_IS_PRESENT | self.map(Self::ZERO, PAGE_IS_PFNZERO) | self.common()
+            PAGE_IS_PRESENT | self.map(Self::ZERO, PAGE_IS_PFNZERO) | self.common(unprotected)
         } else if self.has(Self::SWAP) {
-            PAGE_IS_SWAPPED | self.common()
+            PAGE_IS_SWAPPED | self.map(Self::GUARD, PAGE_IS_GUARD) | self.common(unprotected)
         } else {
             0
         }
     }
 
-    /// Categories of a pte. An empty pte carries no uffd-wp marker, so it is
-    /// reported written, as the C fast path does. (Facts decoded for
-    /// `PAGE_IS_WRITTEN` alone may have `UFFD_WP` without `PRESENT` or `SWAP`.)
-    pub fn pte_categories(self) -> u64 {
+    /// Categories of a pte in a VMA where a missing uffd bit means
+    /// `unprotected`. An empty pte carries no uffd-wp marker, so it is
+    /// reported written where written is reported at all, as the C fast
+    /// path does, and never accessed. (Facts decoded for `PAGE_IS_WRITTEN`
+    /// alone may have `UFFD` without `PRESENT` or `SWAP`.)
+    pub fn pte_categories(self, unprotected: u64) -> u64 {
         if self.has(Self::PRESENT | Self::SWAP) {
-            self.present_or_swapped()
-        } else if self.has(Self::UFFD_WP) {
+            self.present_or_swapped(unprotected)
+        } else if self.has(Self::UFFD) {
             0
         } else {
-            PAGE_IS_WRITTEN
+            unprotected & PAGE_IS_WRITTEN
         }
     }
 
     /// Categories of a THP pmd (an empty one is only huge).
-    pub fn thp_categories(self) -> u64 {
-        PAGE_IS_HUGE | self.present_or_swapped()
+    pub fn thp_categories(self, unprotected: u64) -> u64 {
+        PAGE_IS_HUGE | self.present_or_swapped(unprotected)
     }
 
     /// Categories of a hugetlb entry (an empty one is only huge).
-    pub fn hugetlb_categories(self) -> u64 {
-        PAGE_IS_HUGE | self.present_or_swapped()
+    pub fn hugetlb_categories(self, unprotected: u64) -> u64 {
+        PAGE_IS_HUGE | self.present_or_swapped(unprotected)
     }
 }
 
@@ -219,49 +227,82 @@ mod tests {
         }
     }
 
+    use crate::abi::{V6_12, V7_3};
+
+    /// What a missing uffd bit means in a plain VMA of 6.12 (and a uffd-wp one of 7.3).
+    const WR: u64 = PAGE_IS_WRITTEN;
+
     #[test]
     fn only_the_facts_asked_about_are_needed() {
         let kind = Facts::PRESENT | Facts::SWAP;
-        assert_eq!(Facts::needed_for(PAGE_IS_WRITTEN), Facts::UFFD_WP);
+        assert_eq!(Facts::needed_for(PAGE_IS_WRITTEN), Facts::UFFD);
         assert_eq!(
             Facts::needed_for(PAGE_IS_HUGE | PAGE_IS_WPALLOWED | PAGE_IS_WRITTEN),
-            Facts::UFFD_WP
+            Facts::UFFD
         );
-        assert_eq!(Facts::needed_for(PAGE_IS_PRESENT), kind | Facts::UFFD_WP);
+        assert_eq!(Facts::needed_for(PAGE_IS_PRESENT), kind | Facts::UFFD);
+        assert_eq!(Facts::needed_for(PAGE_IS_ACCESSED), kind | Facts::UFFD);
         assert_eq!(
             Facts::needed_for(PM_SCAN_CATEGORIES),
-            kind | Facts::UFFD_WP | Facts::SOFT_DIRTY | Facts::ZERO | Facts::FILE
+            kind | Facts::UFFD | Facts::SOFT_DIRTY | Facts::ZERO | Facts::FILE | Facts::GUARD
         );
         // With the facts not needed cleared, the categories asked about stay,
-        // for every entry the C side can decode: UFFD_WP only with PRESENT or
-        // SWAP, ZERO only with PRESENT.
+        // for every entry the C side can decode (UFFD only with PRESENT or
+        // SWAP, ZERO only with PRESENT, GUARD only with SWAP and without
+        // FILE), in every kind of VMA of both kernels.
         let decodable = |f: u8| {
-            (f & Facts::UFFD_WP == 0 || f & kind != 0)
+            (f & Facts::UFFD == 0 || f & kind != 0)
                 && (f & Facts::ZERO == 0 || f & Facts::PRESENT != 0)
+                && (f & Facts::GUARD == 0 || f & Facts::SWAP != 0 && f & Facts::FILE == 0)
                 && f & kind != kind
         };
-        for f in (0..64u8).filter(|&f| decodable(f)) {
-            for interest in (0..=PM_SCAN_CATEGORIES).step_by(3) {
-                let lean = Facts(f & Facts::needed_for(interest));
-                assert_eq!(
-                    lean.pte_categories() & interest,
-                    Facts(f).pte_categories() & interest,
-                    "facts {f:#x}, interest {interest:#x}"
-                );
+        for abi in [V6_12, V7_3] {
+            for (wp, rwp) in [(false, false), (true, false), (false, true)] {
+                let unprotected = abi.unprotected(wp, rwp);
+                for f in (0..128u8).filter(|&f| decodable(f)) {
+                    for interest in (0..=abi.categories).step_by(3) {
+                        let lean = Facts(f & Facts::needed_for(interest));
+                        assert_eq!(
+                            lean.pte_categories(unprotected) & interest,
+                            Facts(f).pte_categories(unprotected) & interest,
+                            "{abi:?} wp {wp} rwp {rwp}: facts {f:#x}, interest {interest:#x}"
+                        );
+                    }
+                }
             }
         }
     }
 
     const P: u8 = Facts::PRESENT;
     const S: u8 = Facts::SWAP;
-    const W: u8 = Facts::UFFD_WP;
+    const W: u8 = Facts::UFFD;
+    const G: u8 = Facts::GUARD;
     const D: u8 = Facts::SOFT_DIRTY;
     const Z: u8 = Facts::ZERO;
     const F: u8 = Facts::FILE;
 
+    /// 7.3: written only in uffd-wp VMAs, accessed only in uffd-rwp ones.
+    #[test]
+    fn pte_7_3() {
+        let plain = V7_3.unprotected(false, false);
+        let rwp = V7_3.unprotected(false, true);
+        let c = |f, u| Facts(f).pte_categories(u);
+        assert_eq!(c(0, plain), 0);
+        assert_eq!(c(P, plain), PAGE_IS_PRESENT);
+        assert_eq!(c(0, rwp), 0);
+        assert_eq!(c(P, rwp), PAGE_IS_PRESENT | PAGE_IS_ACCESSED);
+        assert_eq!(c(P | W, rwp), PAGE_IS_PRESENT);
+        assert_eq!(c(S, rwp), PAGE_IS_SWAPPED | PAGE_IS_ACCESSED);
+        assert_eq!(c(S | G, plain), PAGE_IS_SWAPPED | PAGE_IS_GUARD);
+        assert_eq!(
+            Facts(P).thp_categories(rwp),
+            PAGE_IS_HUGE | PAGE_IS_PRESENT | PAGE_IS_ACCESSED
+        );
+    }
+
     #[test]
     fn pte() {
-        let c = |f| Facts(f).pte_categories();
+        let c = |f| Facts(f).pte_categories(WR);
         assert_eq!(c(0), PAGE_IS_WRITTEN);
         assert_eq!(c(P), PAGE_IS_PRESENT | PAGE_IS_WRITTEN);
         assert_eq!(c(P | W), PAGE_IS_PRESENT);
@@ -286,16 +327,16 @@ mod tests {
     #[test]
     fn huge() {
         for c in [Facts::thp_categories, Facts::hugetlb_categories] {
-            assert_eq!(c(Facts(0)), PAGE_IS_HUGE);
+            assert_eq!(c(Facts(0), WR), PAGE_IS_HUGE);
             assert_eq!(
-                c(Facts(P)),
+                c(Facts(P), WR),
                 PAGE_IS_HUGE | PAGE_IS_PRESENT | PAGE_IS_WRITTEN
             );
             assert_eq!(
-                c(Facts(P | W | Z)),
+                c(Facts(P | W | Z), WR),
                 PAGE_IS_HUGE | PAGE_IS_PRESENT | PAGE_IS_PFNZERO
             );
-            assert_eq!(c(Facts(S | W)), PAGE_IS_HUGE | PAGE_IS_SWAPPED);
+            assert_eq!(c(Facts(S | W), WR), PAGE_IS_HUGE | PAGE_IS_SWAPPED);
         }
     }
 
@@ -319,7 +360,8 @@ mod tests {
             PAGE_IS_PRESENT,
             PAGE_IS_PRESENT | PAGE_IS_FILE,
             PAGE_IS_WPALLOWED,
-            0xff,
+            PAGE_IS_GUARD | PAGE_IS_ACCESSED,
+            0x3ff,
         ];
         for inverted in masks {
             for required in masks {
@@ -329,10 +371,10 @@ mod tests {
                         required,
                         anyof,
                     };
-                    for cats in 0..=0xffu64 {
+                    for cats in 0..=0x3ffu64 {
                         let flipped = cats ^ inverted;
                         let all = required & !flipped == 0;
-                        let any = anyof == 0 || (0..8).any(|b| anyof & flipped & (1 << b) != 0);
+                        let any = anyof == 0 || (0..10).any(|b| anyof & flipped & (1 << b) != 0);
                         assert_eq!(m.page(cats), all && any, "{m:?} {cats:#x}");
                     }
                 }

@@ -7,9 +7,10 @@
 //! newer caller on an older module reads "unsupported" rather than garbage,
 //! and an older caller on a newer module gets the prefix it understands.
 
+use crate::abi::KernelAbi;
 use crate::uapi::{
     PmsFeatures, PMS_FEATURES_SIZE_VER0, PMS_FEATURE_ATTACH_PIDFD, PMS_FEATURE_GET_FEATURES,
-    PM_SCAN_CATEGORIES, PM_SCAN_FLAGS,
+    PM_SCAN_FLAGS,
 };
 
 /// The largest caller struct accepted: a page, as `clone3` and `sched_setattr` bound theirs.
@@ -26,9 +27,10 @@ pub struct Reply {
     pub zeroed: usize,
 }
 
-/// The reply for a caller whose struct is `caller_size` bytes, or `None`
-/// (`-EINVAL`) when that is smaller than the first version or above a page.
-pub fn reply(caller_size: u64) -> Option<Reply> {
+/// The reply of a module following `abi` for a caller whose struct is
+/// `caller_size` bytes, or `None` (`-EINVAL`) when that is smaller than the
+/// first version or above a page.
+pub fn reply(caller_size: u64, abi: &KernelAbi) -> Option<Reply> {
     if !(PMS_FEATURES_SIZE_VER0..=MAX_CALLER_SIZE).contains(&caller_size) {
         return None;
     }
@@ -37,7 +39,7 @@ pub fn reply(caller_size: u64) -> Option<Reply> {
     Some(Reply {
         features: PmsFeatures {
             size: filled,
-            categories: PM_SCAN_CATEGORIES,
+            categories: abi.categories,
             flags: PM_SCAN_FLAGS,
             ioctls: PMS_FEATURE_GET_FEATURES | PMS_FEATURE_ATTACH_PIDFD,
         },
@@ -49,6 +51,7 @@ pub fn reply(caller_size: u64) -> Option<Reply> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::abi::{V6_12, V7_3};
 
     #[test]
     fn sizes_outside_the_versions_are_rejected() {
@@ -59,25 +62,26 @@ mod tests {
             MAX_CALLER_SIZE + 1,
             u64::MAX,
         ] {
-            assert_eq!(reply(size), None, "size {size}");
+            assert_eq!(reply(size, &V7_3), None, "size {size}");
         }
     }
 
     #[test]
     fn the_first_version_is_filled_exactly() {
-        let r = reply(PMS_FEATURES_SIZE_VER0).unwrap();
+        let r = reply(PMS_FEATURES_SIZE_VER0, &V6_12).unwrap();
         assert_eq!((r.filled, r.zeroed), (32, 0));
         assert_eq!(r.features.size, 32);
         assert_eq!(r.features.categories, 0xff);
+        assert_eq!(reply(32, &V7_3).unwrap().features.categories, 0x3ff);
         assert_eq!(r.features.flags, 3);
         assert_eq!(r.features.ioctls, 3);
     }
 
     #[test]
     fn a_newer_caller_gets_its_unknown_tail_zeroed() {
-        let r = reply(48).unwrap();
+        let r = reply(48, &V7_3).unwrap();
         assert_eq!((r.filled, r.zeroed, r.features.size), (32, 16, 32));
-        let r = reply(MAX_CALLER_SIZE).unwrap();
+        let r = reply(MAX_CALLER_SIZE, &V7_3).unwrap();
         assert_eq!((r.filled, r.zeroed), (32, 4096 - 32));
     }
 }

@@ -7,34 +7,30 @@
 //! rule that guards `/proc/PID/pagemap`. A scan works on the mm the fd is
 //! bound to when the scan starts; a concurrent rebind affects later scans.
 
+use crate::compat::UserPtr;
+use crate::compat::{self, ARef, File, MiscDevice, MiscDeviceRegistration, Mm, MmWithUser};
 use crate::features;
-use crate::mm::Mm;
 use crate::scan;
+use crate::sys;
 use crate::uapi::{self, PmsFeatures};
+use crate::walk::KERNEL_ABI;
 use core::mem::size_of;
-use core::pin::Pin;
-use kernel::alloc::flags::GFP_KERNEL;
-use kernel::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
+use core::ptr::NonNull;
+use kernel::error::from_err_ptr;
+use kernel::ffi::c_int;
 use kernel::prelude::*;
 use kernel::sync::Mutex;
-use kernel::types::{ARef, ForeignOwnable};
 use kernel::uaccess::UserSlice;
 
 /// The state of one open fd (`file->private_data`).
 #[pin_data]
-struct Binding {
+pub(crate) struct PagemapScanFile {
     /// The mm that scans walk.
     #[pin]
     mm: Mutex<ARef<Mm>>,
 }
 
-impl Binding {
-    fn new(mm: ARef<Mm>) -> impl PinInit<Self> {
-        pin_init!(Binding {
-            mm <- kernel::new_mutex!(mm, "pagemap_scan::Binding::mm"),
-        })
-    }
-
+impl PagemapScanFile {
     /// A reference on the bound mm, for one call.
     fn mm(&self) -> ARef<Mm> {
         self.mm.lock().clone()
@@ -44,59 +40,50 @@ impl Binding {
     fn rebind(&self, mm: ARef<Mm>) {
         let _previous = core::mem::replace(&mut *self.mm.lock(), mm);
     }
-}
 
-/// `open`: binds the new fd to the opener's mm. Returns the fd's state or an `ERR_PTR`.
-#[no_mangle]
-extern "C" fn pms_open() -> *mut c_void {
-    let Some(mm) = Mm::current() else {
-        return ESRCH.to_ptr();
-    };
-    match KBox::pin_init(Binding::new(mm), GFP_KERNEL) {
-        Ok(binding) => binding.into_foreign().cast_mut(),
-        Err(e) => e.to_ptr(),
+    fn dispatch(&self, cmd: u32, arg: usize) -> Result<isize> {
+        match cmd {
+            uapi::PAGEMAP_SCAN => scan::pagemap_scan(&self.mm(), arg),
+            uapi::PMS_IOC_GET_FEATURES => get_features(arg),
+            uapi::PMS_IOC_ATTACH_PIDFD => attach_pidfd(self, arg),
+            _ => Err(ENOTTY),
+        }
     }
 }
 
-/// `release`: frees the fd's state, dropping its mm reference.
-///
-/// # Safety
-///
-/// `state` was returned by [`pms_open`] and is not used again.
-#[no_mangle]
-unsafe extern "C" fn pms_release(state: *mut c_void) {
-    // SAFETY: `state` came from `into_foreign` in `pms_open` and is given back once.
-    drop(unsafe { Pin::<KBox<Binding>>::from_foreign(state) });
-}
+#[vtable]
+impl MiscDevice for PagemapScanFile {
+    type Ptr = Pin<KBox<Self>>;
 
-/// `unlocked_ioctl` and `compat_ioctl` (every argument is `__u64` or by value).
-///
-/// # Safety
-///
-/// `state` was returned by [`pms_open`] and not yet released.
-#[no_mangle]
-unsafe extern "C" fn pms_ioctl(state: *mut c_void, cmd: c_uint, arg: c_ulong) -> c_long {
-    // SAFETY: the state lives until release, which cannot run during an ioctl.
-    let binding = unsafe { Pin::<KBox<Binding>>::borrow(state) };
-    let ret = match cmd {
-        uapi::PAGEMAP_SCAN => scan::pagemap_scan(&binding.mm(), arg),
-        uapi::PMS_IOC_GET_FEATURES => get_features(arg),
-        uapi::PMS_IOC_ATTACH_PIDFD => attach_pidfd(&binding, arg),
-        _ => Err(ENOTTY),
-    };
-    match ret {
-        Ok(n) => n as c_long,
-        Err(e) => e.to_errno() as c_long,
+    /// Binds the new fd to the opener's mm.
+    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Self::Ptr> {
+        let mm = compat::current_mm().ok_or(ESRCH)?;
+        KBox::pin_init(
+            pin_init!(PagemapScanFile {
+                mm <- kernel::new_mutex!(mm, "pagemap_scan::PagemapScanFile::mm"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn ioctl(this: Pin<&Self>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        this.dispatch(cmd, arg)
+    }
+
+    /// The ABI has only `__u64` fields and by-value arguments: compat callers
+    /// use it unchanged, as in C.
+    fn compat_ioctl(this: Pin<&Self>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        this.dispatch(cmd, arg)
     }
 }
 
 /// `PMS_IOC_GET_FEATURES`: fills the caller's `struct pms_features`.
 fn get_features(uarg: usize) -> Result<isize> {
-    let caller_size = UserSlice::new(uarg, size_of::<u64>())
+    let caller_size = UserSlice::new(UserPtr::from_addr(uarg), size_of::<u64>())
         .reader()
         .read::<u64>()?;
-    let reply = features::reply(caller_size).ok_or(EINVAL)?;
-    let mut out = UserSlice::new(uarg, reply.filled + reply.zeroed).writer();
+    let reply = features::reply(caller_size, &KERNEL_ABI).ok_or(EINVAL)?;
+    let mut out = UserSlice::new(UserPtr::from_addr(uarg), reply.filled + reply.zeroed).writer();
     // SAFETY: `PmsFeatures` is `repr(C)` with four `u64`: no padding, every
     // byte initialised; `filled` is at most its size (`features::reply`).
     let bytes = unsafe {
@@ -117,9 +104,33 @@ fn get_features(uarg: usize) -> Result<isize> {
 }
 
 /// `PMS_IOC_ATTACH_PIDFD`: rebinds the fd to the mm of the pidfd in `arg`.
-fn attach_pidfd(binding: &Binding, arg: c_ulong) -> Result<isize> {
+fn attach_pidfd(file: &PagemapScanFile, arg: usize) -> Result<isize> {
     // An argument that is no int cannot be an fd.
     let pidfd = c_int::try_from(arg).map_err(|_| EBADF)?;
-    binding.rebind(Mm::of_pidfd(pidfd)?);
+    file.rebind(mm_of_pidfd(pidfd)?);
     Ok(0)
+}
+
+/// The mm of the process `pidfd` refers to, if the caller may ptrace-read it
+/// (`PTRACE_MODE_READ_FSCREDS`, the rule of `/proc/PID/pagemap`).
+///
+/// Errors: `-EBADF` (not a pidfd), `-ESRCH` (the process is gone or has no
+/// mm), `-EACCES` (not allowed), `-EINTR`.
+fn mm_of_pidfd(pidfd: c_int) -> Result<ARef<Mm>> {
+    // SAFETY: any int is accepted; a non-pidfd gives an error pointer.
+    let task = from_err_ptr(unsafe { sys::pms_pidfd_get_task(pidfd) })?;
+    // The mode `/proc/PID/pagemap` is opened with (`proc_mem_open()`).
+    let mode = compat::PTRACE_MODE_READ_FSCREDS;
+    // SAFETY: `task` is referenced until the `pms_put_task` below.
+    let mm = unsafe { sys::pms_mm_access(task, mode) };
+    // SAFETY: drops the reference `pms_pidfd_get_task` took.
+    unsafe { sys::pms_put_task(task) };
+    // Before Linux 6.13 (and its stable backports), `mm_access()` returns
+    // NULL, not `ERR_PTR(-ESRCH)`, for a task without an mm.
+    let mm = NonNull::new(from_err_ptr(mm)?).ok_or(ESRCH)?;
+    // SAFETY: `mm_access` returned an `mm_users` count, owned from here on.
+    let user = unsafe { ARef::<MmWithUser>::from_raw(mm.cast()) };
+    // The fd keeps only `mm_count`, as it does for its opener's mm; the
+    // `mm_users` count is dropped when `user` goes.
+    Ok(ARef::from(&**user))
 }

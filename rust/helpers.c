@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The C side of pagemap_scan: only what Rust cannot reach on Linux 6.12.
+ * The C side of pagemap_scan: only what Rust cannot reach.
  *
- * - The misc device: 6.12's kernel crate has no miscdevice or file
- *   abstraction, so the file_operations here are trampolines into Rust.
- * - Wrappers of static inline functions and macros (mm reference counts,
- *   locks, untagged_addr, access_ok, CPU features, kprobes).
+ * - Wrappers of static inline functions and macros (locks, untagged_addr,
+ *   access_ok, CPU features, kprobes) the kernel crate has no helper for.
+ *   (What only 6.12's crate lacks is in compat/v6_12/helpers.c.)
  * - The page-walk ops table, whose callbacks are Rust functions (walk.rs),
  *   and decoders of architecture-specific page-table entries into the
  *   PMS_F_* facts that category.rs turns into PAGE_IS_* categories.
@@ -14,101 +13,47 @@
  *
  * No policy lives here; the Rust side (sys.rs) declares every function.
  */
+#include <linux/version.h>
 #include <linux/mm.h>
 #include <linux/fs.h>
 #include <linux/huge_mm.h>
 #include <linux/hugetlb.h>
+#include <linux/kallsyms.h>
 #include <linux/kprobes.h>
-#include <linux/miscdevice.h>
 #include <linux/mmu_notifier.h>
-#include <linux/module.h>
 #include <linux/pagewalk.h>
 #include <linux/ptrace.h>
 #include <linux/sched/task.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/static_call.h>
 #include <linux/swapops.h>
 #include <linux/uaccess.h>
 #include <linux/userfaultfd_k.h>
 /* Included after <linux/fs.h>: building this file proves the header's guard works. */
 #include <uapi/linux/pagemap_scan.h>
 
+/*
+ * The kernels this is written for: 7.3.y, in whose page-table vocabulary this
+ * file is written, and 6.12.y through compat/v6_12/pgtable.h. The mm API
+ * changed too much in between to claim the versions in between untested.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 3, 0) && LINUX_VERSION_CODE < KERNEL_VERSION(7, 4, 0)
+#include <linux/leafops.h>
+#elif LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0) && LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
+#include "compat/v6_12/pgtable.h"
+#else
+#error "pagemap_scan supports Linux 6.12.y and 7.3.y"
+#endif
+
+/* The Rust side (args.rs, walk.rs, category.rs) assumes these. */
+#ifndef CONFIG_X86_64
+#error "pagemap_scan supports x86-64 only"
+#endif
+static_assert(PAGE_SIZE == 4096, "args.rs PAGE_SIZE");
+static_assert(PTRS_PER_PTE == 512, "walk.rs PTRS_PER_PTE");
+
 #include "helpers.h"
-
-static int pms_fop_open(struct inode *inode, struct file *file)
-{
-	void *state = pms_open();
-
-	if (IS_ERR(state))
-		return PTR_ERR(state);
-	/* misc_open() left the miscdevice here; the fd's state replaces it. */
-	file->private_data = state;
-	return 0;
-}
-
-static int pms_fop_release(struct inode *inode, struct file *file)
-{
-	pms_release(file->private_data);
-	return 0;
-}
-
-static long pms_fop_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
-{
-	return pms_ioctl(file->private_data, cmd, arg);
-}
-
-static const struct file_operations pms_fops = {
-	.owner = THIS_MODULE,
-	.open = pms_fop_open,
-	.release = pms_fop_release,
-	.unlocked_ioctl = pms_fop_ioctl,
-	/* The ABI has only __u64 fields: compat callers use it unchanged, as in C. */
-	.compat_ioctl = pms_fop_ioctl,
-	.llseek = noop_llseek,
-};
-
-static struct miscdevice pms_miscdev = {
-	.minor = MISC_DYNAMIC_MINOR,
-	.name = "pagemap_scan",
-	.fops = &pms_fops,
-	/* An fd only ever reaches the mm of the process that opened it. */
-	.mode = 0666,
-};
-
-int pms_misc_register(void)
-{
-	return misc_register(&pms_miscdev);
-}
-
-void pms_misc_deregister(void)
-{
-	misc_deregister(&pms_miscdev);
-}
-
-struct mm_struct *pms_current_mm(void)
-{
-	return current->mm;
-}
-
-void pms_mmgrab(struct mm_struct *mm)
-{
-	mmgrab(mm);
-}
-
-void pms_mmdrop(struct mm_struct *mm)
-{
-	mmdrop(mm);
-}
-
-void pms_mmget(struct mm_struct *mm)
-{
-	mmget(mm);
-}
-
-bool pms_mmget_not_zero(struct mm_struct *mm)
-{
-	return mmget_not_zero(mm);
-}
 
 unsigned long pms_untagged_addr(unsigned long addr)
 {
@@ -148,60 +93,83 @@ unsigned long pms_kprobe_address(const char *name)
 }
 
 /*
- * Non-exported kernel functions (and one variable), used only through these
- * pointers. ksym.rs fills them in at load, after checking each function may
- * be called, before the device exists; a missing one refuses the load.
+ * Non-exported kernel functions, each called only through a static call
+ * that ksym.rs points at the function's address at load, before the device
+ * exists; a missing one refuses the load. A static call is patched into a
+ * direct call at every call site (a direct jump where call sites cannot be
+ * patched), so no call into the kernel is indirect: x86 IBT does not require
+ * an ENDBR at the target, and the functions whose ENDBR the kernel sealed at
+ * boot are reachable. Each is declared from the kernel's own prototype
+ * (DEFINE_STATIC_CALL takes typeof(func)), so a changed prototype fails the
+ * build, not the kernel.
  */
-static struct {
-	int (*walk_page_range)(struct mm_struct *mm, unsigned long start, unsigned long end,
-			       const struct mm_walk_ops *ops, void *private);
-	pte_t *(*__pte_offset_map_lock)(struct mm_struct *mm, pmd_t *pmd, unsigned long addr,
-					spinlock_t **ptlp);
-	struct page *(*vm_normal_page)(struct vm_area_struct *vma, unsigned long addr, pte_t pte);
+#define PMS_KSYM_FUNC(sym)							\
+	DEFINE_STATIC_CALL_NULL(pms_##sym, sym);				\
+	static void pms_set_##sym(unsigned long addr)				\
+	{									\
+		static_call_update(pms_##sym, (typeof(&sym))addr);		\
+	}
+#define PMS_KSYM_DATA(sym)							\
+	static typeof(sym) *pms_##sym;						\
+	static void pms_set_##sym(unsigned long addr)				\
+	{									\
+		pms_##sym = (typeof(sym) *)addr;				\
+	}
+
+PMS_KSYM_FUNC(kallsyms_lookup_name)
+PMS_KSYM_FUNC(walk_page_range)
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 3, 0)
+PMS_KSYM_FUNC(pte_offset_map_lock)
+#else
+PMS_KSYM_FUNC(__pte_offset_map_lock)
+#define pms_pte_offset_map_lock pms___pte_offset_map_lock
+#endif
+PMS_KSYM_FUNC(vm_normal_page)
 #ifdef CONFIG_TRANSPARENT_HUGEPAGE
-	spinlock_t *(*__pmd_trans_huge_lock)(pmd_t *pmd, struct vm_area_struct *vma);
-	struct page *(*vm_normal_page_pmd)(struct vm_area_struct *vma, unsigned long addr,
-					   pmd_t pmd);
-	unsigned long *huge_zero_pfn;
+PMS_KSYM_FUNC(__pmd_trans_huge_lock)
+PMS_KSYM_FUNC(vm_normal_page_pmd)
+PMS_KSYM_DATA(huge_zero_pfn)
+PMS_KSYM_FUNC(pmdp_invalidate_ad)
+PMS_KSYM_FUNC(__split_huge_pmd)
 #endif
 #ifdef CONFIG_USERFAULTFD
-	bool (*userfaultfd_wp_async)(struct vm_area_struct *vma);
-	bool (*userfaultfd_wp_unpopulated)(struct vm_area_struct *vma);
-	long (*uffd_wp_range)(struct vm_area_struct *vma, unsigned long start, unsigned long len,
-			      bool enable_wp);
+PMS_KSYM_FUNC(userfaultfd_wp_async)
+PMS_KSYM_FUNC(userfaultfd_wp_unpopulated)
+PMS_KSYM_FUNC(uffd_wp_range)
 #endif
-	void (*flush_tlb_mm_range)(struct mm_struct *mm, unsigned long start, unsigned long end,
-				   unsigned int stride_shift, bool freed_tables);
-#ifdef CONFIG_TRANSPARENT_HUGEPAGE
-	pmd_t (*pmdp_invalidate_ad)(struct vm_area_struct *vma, unsigned long address,
-				    pmd_t *pmdp);
-	void (*__split_huge_pmd)(struct vm_area_struct *vma, pmd_t *pmd, unsigned long address,
-				 bool freeze, struct folio *folio);
-#endif
+/*
+ * <asm/tlbflush.h> declares it only for built-in code (#ifndef MODULE): its
+ * prototype is restated here, the one declaration not taken from the kernel.
+ */
+void flush_tlb_mm_range(struct mm_struct *mm, unsigned long start, unsigned long end,
+			unsigned int stride_shift, bool freed_tables);
+PMS_KSYM_FUNC(flush_tlb_mm_range)
 #ifdef CONFIG_HUGETLB_PAGE
-	pte_t *(*huge_pte_alloc)(struct mm_struct *mm, struct vm_area_struct *vma,
-				 unsigned long addr, unsigned long sz);
-	bool (*is_hugetlb_entry_migration)(pte_t pte);
-	bool (*is_hugetlb_entry_hwpoisoned)(pte_t pte);
+PMS_KSYM_FUNC(huge_pte_alloc)
 #endif
 #ifdef CONFIG_MMU_NOTIFIER
-	int (*__mmu_notifier_invalidate_range_start)(struct mmu_notifier_range *range);
-	void (*__mmu_notifier_invalidate_range_end)(struct mmu_notifier_range *range);
+PMS_KSYM_FUNC(__mmu_notifier_invalidate_range_start)
+PMS_KSYM_FUNC(__mmu_notifier_invalidate_range_end)
 #endif
-	struct task_struct *(*pidfd_get_task)(int pidfd, unsigned int *flags);
-	struct mm_struct *(*mm_access)(struct task_struct *task, unsigned int mode);
-} pms_ksyms;
+PMS_KSYM_FUNC(pidfd_get_task)
+PMS_KSYM_FUNC(mm_access)
 
-#define PMS_FUNC(sym) { #sym, (void **)&pms_ksyms.sym, true }
-#define PMS_DATA(sym) { #sym, (void **)&pms_ksyms.sym, false }
+#define PMS_FUNC(sym) { #sym, pms_set_##sym, true }
+#define PMS_DATA(sym) { #sym, pms_set_##sym, false }
 static const struct pms_ksym_slot pms_ksym_table[] = {
 	PMS_FUNC(walk_page_range),
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 3, 0)
+	PMS_FUNC(pte_offset_map_lock),
+#else
 	PMS_FUNC(__pte_offset_map_lock),
+#endif
 	PMS_FUNC(vm_normal_page),
 #ifdef CONFIG_TRANSPARENT_HUGEPAGE
 	PMS_FUNC(__pmd_trans_huge_lock),
 	PMS_FUNC(vm_normal_page_pmd),
 	PMS_DATA(huge_zero_pfn),
+	PMS_FUNC(pmdp_invalidate_ad),
+	PMS_FUNC(__split_huge_pmd),
 #endif
 #ifdef CONFIG_USERFAULTFD
 	PMS_FUNC(userfaultfd_wp_async),
@@ -209,14 +177,8 @@ static const struct pms_ksym_slot pms_ksym_table[] = {
 	PMS_FUNC(uffd_wp_range),
 #endif
 	PMS_FUNC(flush_tlb_mm_range),
-#ifdef CONFIG_TRANSPARENT_HUGEPAGE
-	PMS_FUNC(pmdp_invalidate_ad),
-	PMS_FUNC(__split_huge_pmd),
-#endif
 #ifdef CONFIG_HUGETLB_PAGE
 	PMS_FUNC(huge_pte_alloc),
-	PMS_FUNC(is_hugetlb_entry_migration),
-	PMS_FUNC(is_hugetlb_entry_hwpoisoned),
 #endif
 #ifdef CONFIG_MMU_NOTIFIER
 	PMS_FUNC(__mmu_notifier_invalidate_range_start),
@@ -232,18 +194,34 @@ const struct pms_ksym_slot *pms_ksym_slots(size_t *len)
 	return pms_ksym_table;
 }
 
+/* kallsyms_lookup_name(), once pms_set_kallsyms_lookup_name() gave its address. */
+void pms_set_kallsyms_lookup(unsigned long addr)
+{
+	pms_set_kallsyms_lookup_name(addr);
+}
+
+unsigned long pms_kallsyms_lookup(const char *name)
+{
+	return static_call(pms_kallsyms_lookup_name)(name);
+}
+
+/* Whether calls through the static calls above are direct (see above). */
+bool pms_direct_calls(void)
+{
+	return IS_ENABLED(CONFIG_HAVE_STATIC_CALL);
+}
+
 /* Attach by pidfd: the rule of /proc/PID/pagemap, with its non-exported helpers. */
 struct task_struct *pms_pidfd_get_task(int pidfd)
 {
 	unsigned int flags;
 
-	return pms_ksyms.pidfd_get_task(pidfd, &flags);
+	return static_call(pms_pidfd_get_task)(pidfd, &flags);
 }
 
-struct mm_struct *pms_mm_access_read(struct task_struct *task)
+struct mm_struct *pms_mm_access(struct task_struct *task, unsigned int mode)
 {
-	/* The mode /proc/PID/pagemap is opened with (proc_mem_open() adds FSCREDS). */
-	return pms_ksyms.mm_access(task, PTRACE_MODE_READ_FSCREDS);
+	return static_call(pms_mm_access)(task, mode);
 }
 
 void pms_put_task(struct task_struct *task)
@@ -276,7 +254,7 @@ static int pms_op_pte_hole(unsigned long start, unsigned long end, int depth,
 static int pms_op_hugetlb_entry(pte_t *pte, unsigned long hmask, unsigned long start,
 				unsigned long end, struct mm_walk *walk)
 {
-	return pms_walk_hugetlb(walk->private, pte, start, end, walk);
+	return pms_walk_hugetlb(walk->private, walk->vma, pte, start, end);
 }
 #endif
 
@@ -292,7 +270,7 @@ static const struct mm_walk_ops pms_scan_ops = {
 int pms_walk_page_range(struct mm_struct *mm, unsigned long start, unsigned long end,
 			void *private)
 {
-	return pms_ksyms.walk_page_range(mm, start, end, &pms_scan_ops, private);
+	return static_call(pms_walk_page_range)(mm, start, end, &pms_scan_ops, private);
 }
 
 #ifdef CONFIG_MMU_NOTIFIER
@@ -302,7 +280,7 @@ static void pms_mmu_notifier_start(struct mmu_notifier_range *range)
 	might_sleep();
 	if (mm_has_notifiers(range->mm)) {
 		range->flags |= MMU_NOTIFIER_RANGE_BLOCKABLE;
-		pms_ksyms.__mmu_notifier_invalidate_range_start(range);
+		static_call(pms___mmu_notifier_invalidate_range_start)(range);
 	}
 }
 
@@ -310,7 +288,7 @@ static void pms_mmu_notifier_end(struct mmu_notifier_range *range)
 {
 	might_sleep();
 	if (mm_has_notifiers(range->mm))
-		pms_ksyms.__mmu_notifier_invalidate_range_end(range);
+		static_call(pms___mmu_notifier_invalidate_range_end)(range);
 }
 #else
 #define pms_mmu_notifier_start mmu_notifier_invalidate_range_start
@@ -334,7 +312,7 @@ int pms_walk_page_range_wp(struct mm_struct *mm, unsigned long start, unsigned l
 	return ret;
 }
 
-/* flush_tlb_range(), a macro on the non-exported flush_tlb_mm_range(). */
+/* flush_tlb_range(), a macro on the non-exported flush_tlb_mm_range(), as it passes it. */
 void pms_flush_tlb_range(struct vm_area_struct *vma, unsigned long start, unsigned long end)
 {
 	unsigned int shift = PAGE_SHIFT;
@@ -343,7 +321,7 @@ void pms_flush_tlb_range(struct vm_area_struct *vma, unsigned long start, unsign
 	if (vma->vm_flags & VM_HUGETLB)
 		shift = huge_page_shift(hstate_vma(vma));
 #endif
-	pms_ksyms.flush_tlb_mm_range(vma->vm_mm, start, end, shift, false);
+	static_call(pms_flush_tlb_mm_range)(vma->vm_mm, start, end, shift, true);
 }
 
 void pms_walk_again(struct mm_walk *walk)
@@ -358,22 +336,12 @@ void pms_cond_resched(void)
 
 void pms_lazy_mmu_enter(void)
 {
-	arch_enter_lazy_mmu_mode();
+	lazy_mmu_mode_enable();
 }
 
 void pms_lazy_mmu_leave(void)
 {
-	arch_leave_lazy_mmu_mode();
-}
-
-int pms_mmap_read_lock_killable(struct mm_struct *mm)
-{
-	return mmap_read_lock_killable(mm);
-}
-
-void pms_mmap_read_unlock(struct mm_struct *mm)
-{
-	mmap_read_unlock(mm);
+	lazy_mmu_mode_disable();
 }
 
 bool pms_fatal_signal_pending(void)
@@ -400,10 +368,13 @@ unsigned int pms_vma_facts(struct vm_area_struct *vma)
 	if (userfaultfd_wp(vma)) {
 		facts |= PMS_VMA_UFFD_WP;
 		/* userfaultfd_wp_use_markers(), which is inline on non-exported functions. */
-		if (pms_ksyms.userfaultfd_wp_async(vma) &&
-		    (!vma_is_anonymous(vma) || pms_ksyms.userfaultfd_wp_unpopulated(vma)))
+		if (static_call(pms_userfaultfd_wp_async)(vma) &&
+		    (!vma_is_anonymous(vma) ||
+		     static_call(pms_userfaultfd_wp_unpopulated)(vma)))
 			facts |= PMS_VMA_WP_ASYNC;
 	}
+	if (userfaultfd_rwp(vma))
+		facts |= PMS_VMA_UFFD_RWP;
 #endif
 	return facts;
 }
@@ -412,7 +383,7 @@ unsigned int pms_vma_facts(struct vm_area_struct *vma)
 pte_t *pms_pte_map_lock(struct vm_area_struct *vma, pmd_t *pmd, unsigned long addr,
 			spinlock_t **ptl)
 {
-	return pms_ksyms.__pte_offset_map_lock(vma->vm_mm, pmd, addr, ptl);
+	return static_call(pms_pte_offset_map_lock)(vma->vm_mm, pmd, addr, ptl);
 }
 
 void pms_pte_unmap_unlock(pte_t *pte, spinlock_t *ptl)
@@ -420,13 +391,20 @@ void pms_pte_unmap_unlock(pte_t *pte, spinlock_t *ptl)
 	pte_unmap_unlock(pte, ptl);
 }
 
-static bool pms_swap_entry_is_file(swp_entry_t swp)
+/* A migration (or device) entry of a page that is not anonymous. */
+static bool pms_leaf_is_file(softleaf_t entry)
 {
-	return is_pfn_swap_entry(swp) && !folio_test_anon(pfn_swap_entry_folio(swp));
+	return softleaf_has_pfn(entry) && !folio_test_anon(softleaf_to_folio(entry));
+}
+
+/* Neither empty nor present: swap, migration, hwpoison or a marker. */
+static bool pms_pte_is_leaf(pte_t pte)
+{
+	return !pte_none(pte) && !pte_present(pte);
 }
 
 /*
- * The facts of a present or swap pte that do not depend on what maps it;
+ * The facts of a present or leaf pte that do not depend on what maps it;
  * soft-dirty and zero only if in @want.
  */
 static u8 pms_pte_common_facts(pte_t pte, u8 want)
@@ -439,10 +417,10 @@ static u8 pms_pte_common_facts(pte_t pte, u8 want)
 			facts |= PMS_F_SOFT_DIRTY;
 		if ((want & PMS_F_ZERO) && is_zero_pfn(pte_pfn(pte)))
 			facts |= PMS_F_ZERO;
-	} else if (is_swap_pte(pte)) {
+	} else if (pms_pte_is_leaf(pte)) {
 		facts |= PMS_F_SWAP;
-		if (pte_swp_uffd_wp_any(pte))
-			facts |= PMS_F_UFFD_WP;
+		if (pte_swp_uffd_any(pte))
+			facts |= PMS_F_UFFD;
 		if ((want & PMS_F_SOFT_DIRTY) && pte_swp_soft_dirty(pte))
 			facts |= PMS_F_SOFT_DIRTY;
 	}
@@ -452,49 +430,47 @@ static u8 pms_pte_common_facts(pte_t pte, u8 want)
 static u8 pms_pte_facts_one(struct vm_area_struct *vma, unsigned long addr, pte_t pte,
 			    u8 want)
 {
-	bool want_file = want & PMS_F_FILE;
 	u8 facts = pms_pte_common_facts(pte, want);
 
 	if (facts & PMS_F_PRESENT) {
-		if (pte_uffd_wp(pte))
-			facts |= PMS_F_UFFD_WP;
-		if (want_file) {
-			struct page *page = pms_ksyms.vm_normal_page(vma, addr, pte);
+		if (pte_uffd(pte))
+			facts |= PMS_F_UFFD;
+		if (want & PMS_F_FILE) {
+			struct page *page = static_call(pms_vm_normal_page)(vma, addr, pte);
 
 			if (page && !PageAnon(page))
 				facts |= PMS_F_FILE;
 		}
-	} else if ((facts & PMS_F_SWAP) && want_file &&
-		   pms_swap_entry_is_file(pte_to_swp_entry(pte))) {
-		facts |= PMS_F_FILE;
+	} else if (facts & PMS_F_SWAP) {
+		softleaf_t entry = softleaf_from_pte(pte);
+
+		/* As C: a guard marker is never file-backed. */
+		if (softleaf_is_guard_marker(entry))
+			facts |= PMS_F_GUARD;
+		else if ((want & PMS_F_FILE) && pms_leaf_is_file(entry))
+			facts |= PMS_F_FILE;
 	}
 	return facts;
 }
 
-/* Only whether a pte is write-protected by userfaultfd (a marker counts). */
-static u8 pms_pte_wp_facts(pte_t pte)
+/* Only whether a pte carries the uffd bit (a uffd-wp marker counts). */
+static u8 pms_pte_uffd_facts(pte_t pte)
 {
 	if (pte_present(pte))
-		return pte_uffd_wp(pte) ? PMS_F_UFFD_WP : 0;
-	return pte_swp_uffd_wp_any(pte) ? PMS_F_UFFD_WP : 0;
+		return pte_uffd(pte) ? PMS_F_UFFD : 0;
+	return pte_swp_uffd_any(pte) ? PMS_F_UFFD : 0;
 }
 
-/* Only whether a pte is present, swap (or a marker) or empty, and uffd-wp. */
+/* Only whether a pte is present, a leaf or empty, and its uffd bit. */
 static u8 pms_pte_lean_facts(pte_t pte)
 {
 	if (pte_present(pte))
-		return PMS_F_PRESENT | (pte_uffd_wp(pte) ? PMS_F_UFFD_WP : 0);
+		return PMS_F_PRESENT | (pte_uffd(pte) ? PMS_F_UFFD : 0);
 	if (pte_none(pte))
 		return 0;
-	return PMS_F_SWAP | (pte_swp_uffd_wp_any(pte) ? PMS_F_UFFD_WP : 0);
+	return PMS_F_SWAP | (pte_swp_uffd_any(pte) ? PMS_F_UFFD : 0);
 }
 
-/*
- * Decodes @n ptes from @ptep (mapped and locked) for addresses from @addr;
- * @want are the PMS_F_* facts the scan needs (Facts::needed_for()). The
- * fewer, the leaner the loop: uffd-wp alone (a GET of written pages), the
- * kind of entry too, or everything.
- */
 /*
  * Decodes ptes [i, n) with @decode, four a loop iteration: in a dense scan
  * the loop's own compare and branch are a fifth of the work per pte.
@@ -511,16 +487,22 @@ static u8 pms_pte_lean_facts(pte_t pte)
 			facts[i] = decode(ptep_get(ptep + i));			\
 	} while (0)
 
+/*
+ * Decodes @n ptes from @ptep (mapped and locked) for addresses from @addr;
+ * @want are the PMS_F_* facts the scan needs (Facts::needed_for()). The
+ * fewer, the leaner the loop: the uffd bit alone (a GET of written pages),
+ * the kind of entry too, or everything.
+ */
 void pms_pte_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep,
 		   unsigned int n, u8 want, u8 *facts)
 {
 	unsigned int i = 0;
 
-	if (want == PMS_F_UFFD_WP) {
-		PMS_DECODE_PTES(pms_pte_wp_facts);
+	if (want == PMS_F_UFFD) {
+		PMS_DECODE_PTES(pms_pte_uffd_facts);
 		return;
 	}
-	if (!(want & (PMS_F_SOFT_DIRTY | PMS_F_ZERO | PMS_F_FILE))) {
+	if (!(want & (PMS_F_SOFT_DIRTY | PMS_F_ZERO | PMS_F_FILE | PMS_F_GUARD))) {
 		PMS_DECODE_PTES(pms_pte_lean_facts);
 		return;
 	}
@@ -528,7 +510,7 @@ void pms_pte_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep,
 		facts[i] = pms_pte_facts_one(vma, addr, ptep_get(ptep + i), want);
 }
 
-/* Sets uffd-wp on pte @index of a locked table: present, swap, or empty (a marker). */
+/* make_uffd_wp_pte(): the uffd bit on pte @index of a locked table (a marker on an empty one). */
 void pms_pte_make_wp(struct vm_area_struct *vma, unsigned long addr, pte_t *table,
 		     unsigned int index)
 {
@@ -538,11 +520,11 @@ void pms_pte_make_wp(struct vm_area_struct *vma, unsigned long addr, pte_t *tabl
 	if (pte_present(ptent)) {
 		pte_t old = ptep_modify_prot_start(vma, addr, pte);
 
-		ptep_modify_prot_commit(vma, addr, pte, old, pte_mkuffd_wp(old));
-	} else if (is_swap_pte(ptent)) {
-		set_pte_at(vma->vm_mm, addr, pte, pte_swp_mkuffd_wp(ptent));
-	} else {
+		ptep_modify_prot_commit(vma, addr, pte, old, pte_mkuffd(old));
+	} else if (pte_none(ptent)) {
 		set_pte_at(vma->vm_mm, addr, pte, make_pte_marker(PTE_MARKER_UFFD_WP));
+	} else {
+		set_pte_at(vma->vm_mm, addr, pte, pte_swp_mkuffd(ptent));
 	}
 }
 
@@ -550,19 +532,18 @@ static u8 pms_thp_facts(struct vm_area_struct *vma, unsigned long addr, pmd_t *p
 			u8 want);
 
 /*
- * pmd_trans_huge_lock(): the pmd lock if @pmd maps a THP (or a swap entry),
+ * pmd_trans_huge_lock(): the pmd lock if @pmd maps a THP (or a leaf entry),
  * else NULL; with the lock, the locked pmd (which maps @addr) decoded into @facts.
  */
 spinlock_t *pms_thp_lock(pmd_t *pmd, struct vm_area_struct *vma, unsigned long addr,
 			 u8 want, u8 *facts)
 {
 #ifdef CONFIG_TRANSPARENT_HUGEPAGE
-	pmd_t val = pmdp_get_lockless(pmd);
 	spinlock_t *ptl;
 
-	if (!is_swap_pmd(val) && !pmd_trans_huge(val) && !pmd_devmap(val))
+	if (!pmd_is_huge(pmdp_get_lockless(pmd)))
 		return NULL;
-	ptl = pms_ksyms.__pmd_trans_huge_lock(pmd, vma);
+	ptl = static_call(pms___pmd_trans_huge_lock)(pmd, vma);
 	if (ptl)
 		*facts = pms_thp_facts(vma, addr, pmd, want);
 	return ptl;
@@ -575,7 +556,6 @@ spinlock_t *pms_thp_lock(pmd_t *pmd, struct vm_area_struct *vma, unsigned long a
 static u8 pms_thp_facts(struct vm_area_struct *vma, unsigned long addr, pmd_t *pmdp,
 			u8 want)
 {
-	bool want_file = want & PMS_F_FILE;
 	u8 facts = 0;
 #ifdef CONFIG_TRANSPARENT_HUGEPAGE
 	pmd_t pmd = *pmdp;
@@ -584,33 +564,34 @@ static u8 pms_thp_facts(struct vm_area_struct *vma, unsigned long addr, pmd_t *p
 		return 0;
 	if (pmd_present(pmd)) {
 		facts |= PMS_F_PRESENT;
-		if (pmd_uffd_wp(pmd))
-			facts |= PMS_F_UFFD_WP;
+		if (pmd_uffd(pmd))
+			facts |= PMS_F_UFFD;
 		if ((want & PMS_F_SOFT_DIRTY) && pmd_soft_dirty(pmd))
 			facts |= PMS_F_SOFT_DIRTY;
 		/* is_huge_zero_pmd(), inline on a non-exported variable */
-		if ((want & PMS_F_ZERO) && READ_ONCE(*pms_ksyms.huge_zero_pfn) == pmd_pfn(pmd))
+		if ((want & PMS_F_ZERO) &&
+		    READ_ONCE(*pms_huge_zero_pfn) == (pmd_pfn(pmd) & ~(HPAGE_PMD_NR - 1)))
 			facts |= PMS_F_ZERO;
-		if (want_file) {
-			struct page *page = pms_ksyms.vm_normal_page_pmd(vma, addr, pmd);
+		if (want & PMS_F_FILE) {
+			struct page *page = static_call(pms_vm_normal_page_pmd)(vma, addr, pmd);
 
 			if (page && !PageAnon(page))
 				facts |= PMS_F_FILE;
 		}
 	} else {
 		facts |= PMS_F_SWAP;
-		if (pmd_swp_uffd_wp(pmd))
-			facts |= PMS_F_UFFD_WP;
+		if (pmd_swp_uffd(pmd))
+			facts |= PMS_F_UFFD;
 		if ((want & PMS_F_SOFT_DIRTY) && pmd_swp_soft_dirty(pmd))
 			facts |= PMS_F_SOFT_DIRTY;
-		if (want_file && pms_swap_entry_is_file(pmd_to_swp_entry(pmd)))
+		if ((want & PMS_F_FILE) && pms_leaf_is_file(softleaf_from_pmd(pmd)))
 			facts |= PMS_F_FILE;
 	}
 #endif
 	return facts;
 }
 
-/* Sets uffd-wp on a locked THP pmd and flushes [addr, end). */
+/* make_uffd_wp_pmd() of a locked THP pmd, then flushes [addr, end). */
 void pms_thp_make_wp(struct vm_area_struct *vma, unsigned long addr, unsigned long end,
 		     pmd_t *pmdp)
 {
@@ -618,11 +599,11 @@ void pms_thp_make_wp(struct vm_area_struct *vma, unsigned long addr, unsigned lo
 	pmd_t pmd = *pmdp;
 
 	if (pmd_present(pmd)) {
-		pmd_t old = pms_ksyms.pmdp_invalidate_ad(vma, addr, pmdp);
+		pmd_t old = static_call(pms_pmdp_invalidate_ad)(vma, addr, pmdp);
 
-		set_pmd_at(vma->vm_mm, addr, pmdp, pmd_mkuffd_wp(old));
-	} else if (is_migration_entry(pmd_to_swp_entry(pmd))) {
-		set_pmd_at(vma->vm_mm, addr, pmdp, pmd_swp_mkuffd_wp(pmd));
+		set_pmd_at(vma->vm_mm, addr, pmdp, pmd_mkuffd(old));
+	} else if (pmd_is_migration_entry(pmd)) {
+		set_pmd_at(vma->vm_mm, addr, pmdp, pmd_swp_mkuffd(pmd));
 	}
 	pms_flush_tlb_range(vma, addr, end);
 #endif
@@ -632,10 +613,12 @@ void pms_thp_make_wp(struct vm_area_struct *vma, unsigned long addr, unsigned lo
 void pms_thp_split(struct vm_area_struct *vma, pmd_t *pmd, unsigned long addr)
 {
 #ifdef CONFIG_TRANSPARENT_HUGEPAGE
-	pmd_t val = pmdp_get_lockless(pmd);
-
-	if (is_swap_pmd(val) || pmd_trans_huge(val) || pmd_devmap(val))
-		pms_ksyms.__split_huge_pmd(vma, pmd, addr, false, NULL);
+	if (pmd_is_huge(pmdp_get_lockless(pmd)))
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 3, 0)
+		static_call(pms___split_huge_pmd)(vma, pmd, addr, false);
+#else
+		static_call(pms___split_huge_pmd)(vma, pmd, addr, false, NULL);
+#endif
 #endif
 }
 
@@ -644,16 +627,16 @@ void pms_thp_split(struct vm_area_struct *vma, pmd_t *pmd, unsigned long addr)
  * more. C reports every present hugetlb page as file-backed: PageAnon() is
  * false for hugetlb pages, even private ones, and they cannot be swapped.
  */
-u8 pms_hugetlb_facts(struct mm_walk *walk, unsigned long addr, pte_t *ptep, u8 want)
+u8 pms_hugetlb_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep, u8 want)
 {
 	u8 facts = 0;
 #ifdef CONFIG_HUGETLB_PAGE
-	pte_t pte = huge_ptep_get(walk->mm, addr, ptep);
+	pte_t pte = huge_ptep_get(vma->vm_mm, addr, ptep);
 
 	facts = pms_pte_common_facts(pte, want);
 	if (facts & PMS_F_PRESENT) {
-		if (huge_pte_uffd_wp(pte))
-			facts |= PMS_F_UFFD_WP;
+		if (huge_pte_uffd(pte))
+			facts |= PMS_F_UFFD;
 		if ((want & PMS_F_FILE) && !PageAnon(pte_page(pte)))
 			facts |= PMS_F_FILE;
 	}
@@ -663,50 +646,50 @@ u8 pms_hugetlb_facts(struct mm_walk *walk, unsigned long addr, pte_t *ptep, u8 w
 
 #ifdef CONFIG_HUGETLB_PAGE
 /* The locks C holds to write-protect a hugetlb entry. */
-spinlock_t *pms_hugetlb_lock(struct mm_walk *walk, pte_t *ptep)
+spinlock_t *pms_hugetlb_lock(struct vm_area_struct *vma, pte_t *ptep)
 {
-	struct vm_area_struct *vma = walk->vma;
-
 	i_mmap_lock_write(vma->vm_file->f_mapping);
 	return huge_pte_lock(hstate_vma(vma), vma->vm_mm, ptep);
 }
 
-void pms_hugetlb_unlock(struct mm_walk *walk, spinlock_t *ptl)
+void pms_hugetlb_unlock(struct vm_area_struct *vma, spinlock_t *ptl)
 {
 	spin_unlock(ptl);
-	i_mmap_unlock_write(walk->vma->vm_file->f_mapping);
+	i_mmap_unlock_write(vma->vm_file->f_mapping);
 }
 
-unsigned long pms_hugetlb_page_size(struct mm_walk *walk)
+unsigned long pms_hugetlb_page_size(struct vm_area_struct *vma)
 {
-	return huge_page_size(hstate_vma(walk->vma));
+	return huge_page_size(hstate_vma(vma));
 }
 
+/* make_uffd_wp_huge_pte(). */
 static void pms_make_uffd_wp_huge_pte(struct vm_area_struct *vma, unsigned long addr,
 				      pte_t *ptep, pte_t ptent)
 {
-	unsigned long psize;
+	unsigned long psize = huge_page_size(hstate_vma(vma));
+	softleaf_t entry;
 
-	if (pms_ksyms.is_hugetlb_entry_hwpoisoned(ptent) || is_pte_marker(ptent))
+	if (huge_pte_none(ptent)) {
+		set_huge_pte_at(vma->vm_mm, addr, ptep, make_pte_marker(PTE_MARKER_UFFD_WP), psize);
 		return;
-	psize = huge_page_size(hstate_vma(vma));
-	if (pms_ksyms.is_hugetlb_entry_migration(ptent)) {
-		set_huge_pte_at(vma->vm_mm, addr, ptep, pte_swp_mkuffd_wp(ptent), psize);
-	} else if (!huge_pte_none(ptent)) {
+	}
+	entry = softleaf_from_pte(ptent);
+	if (softleaf_is_hwpoison(entry) || softleaf_is_marker(entry))
+		return;
+	if (softleaf_is_migration(entry)) {
+		set_huge_pte_at(vma->vm_mm, addr, ptep, pte_swp_mkuffd(ptent), psize);
+	} else {
 		pte_t old = huge_ptep_modify_prot_start(vma, addr, ptep);
 
-		huge_ptep_modify_prot_commit(vma, addr, ptep, old, huge_pte_mkuffd_wp(old));
-	} else {
-		set_huge_pte_at(vma->vm_mm, addr, ptep, make_pte_marker(PTE_MARKER_UFFD_WP), psize);
+		huge_ptep_modify_prot_commit(vma, addr, ptep, old, huge_pte_mkuffd(old));
 	}
 }
 
 /* Write-protects the whole hugetlb page at @addr, locked by pms_hugetlb_lock(). */
-void pms_hugetlb_make_wp(struct mm_walk *walk, unsigned long addr, pte_t *ptep)
+void pms_hugetlb_make_wp(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep)
 {
-	struct vm_area_struct *vma = walk->vma;
-
-	pms_make_uffd_wp_huge_pte(vma, addr, ptep, huge_ptep_get(walk->mm, addr, ptep));
+	pms_make_uffd_wp_huge_pte(vma, addr, ptep, huge_ptep_get(vma->vm_mm, addr, ptep));
 	pms_flush_tlb_range(vma, addr, addr + huge_page_size(hstate_vma(vma)));
 }
 
@@ -722,7 +705,7 @@ int pms_hugetlb_hole_wp(struct vm_area_struct *vma, unsigned long addr, unsigned
 	struct mm_struct *mm = vma->vm_mm;
 
 	for (addr = ALIGN_DOWN(addr, psize); addr < end; addr += psize) {
-		pte_t *ptep = pms_ksyms.huge_pte_alloc(mm, vma, addr, psize);
+		pte_t *ptep = static_call(pms_huge_pte_alloc)(mm, vma, addr, psize);
 		spinlock_t *ptl;
 		pte_t pte;
 
@@ -742,10 +725,10 @@ int pms_hugetlb_hole_wp(struct vm_area_struct *vma, unsigned long addr, unsigned
 }
 #else
 /* Never called: without hugetlb there is no hugetlb_entry op and no hugetlb VMA. */
-spinlock_t *pms_hugetlb_lock(struct mm_walk *walk, pte_t *ptep) { return NULL; }
-void pms_hugetlb_unlock(struct mm_walk *walk, spinlock_t *ptl) {}
-unsigned long pms_hugetlb_page_size(struct mm_walk *walk) { return 0; }
-void pms_hugetlb_make_wp(struct mm_walk *walk, unsigned long addr, pte_t *ptep) {}
+spinlock_t *pms_hugetlb_lock(struct vm_area_struct *vma, pte_t *ptep) { return NULL; }
+void pms_hugetlb_unlock(struct vm_area_struct *vma, spinlock_t *ptl) {}
+unsigned long pms_hugetlb_page_size(struct vm_area_struct *vma) { return 0; }
+void pms_hugetlb_make_wp(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep) {}
 int pms_hugetlb_hole_wp(struct vm_area_struct *vma, unsigned long addr, unsigned long end)
 {
 	return 0;
@@ -756,7 +739,7 @@ int pms_hugetlb_hole_wp(struct vm_area_struct *vma, unsigned long addr, unsigned
 long pms_uffd_wp_range(struct vm_area_struct *vma, unsigned long start, unsigned long len)
 {
 #ifdef CONFIG_USERFAULTFD
-	return pms_ksyms.uffd_wp_range(vma, start, len, true);
+	return static_call(pms_uffd_wp_range)(vma, start, len, true);
 #else
 	return 0;
 #endif

@@ -15,11 +15,6 @@ struct task_struct;
 struct mm_walk;
 struct vm_area_struct;
 
-/* Defined in Rust (pagemap_scan_main.rs). */
-void *pms_open(void);
-void pms_release(void *state);
-long pms_ioctl(void *state, unsigned int cmd, unsigned long arg);
-
 /*
  * Defined in Rust (walk.rs): the mm_walk_ops callbacks, called by the ops of
  * helpers.c with the walk's private state (@scan) and VMA unpacked.
@@ -29,16 +24,17 @@ int pms_walk_pmd(void *scan, struct vm_area_struct *vma, pmd_t *pmd, unsigned lo
 		 unsigned long end, struct mm_walk *walk);
 int pms_walk_hole(void *scan, struct vm_area_struct *vma, unsigned long start,
 		  unsigned long end);
-int pms_walk_hugetlb(void *scan, pte_t *pte, unsigned long start, unsigned long end,
-		     struct mm_walk *walk);
+int pms_walk_hugetlb(void *scan, struct vm_area_struct *vma, pte_t *pte, unsigned long start,
+		     unsigned long end);
 
 /* Facts of one page-table entry: struct Facts in category.rs. */
 #define PMS_F_PRESENT		(1 << 0)
 #define PMS_F_SWAP		(1 << 1)
-#define PMS_F_UFFD_WP		(1 << 2)
+#define PMS_F_UFFD		(1 << 2)	/* the uffd (-wp or -rwp) bit, or a uffd-wp marker */
 #define PMS_F_SOFT_DIRTY	(1 << 3)
 #define PMS_F_ZERO		(1 << 4)
 #define PMS_F_FILE		(1 << 5)
+#define PMS_F_GUARD		(1 << 6)	/* a guard-region marker */
 
 /* Facts of a VMA: struct VmaFacts in walk.rs. */
 #define PMS_VMA_PFNMAP		(1 << 0)
@@ -46,17 +42,11 @@ int pms_walk_hugetlb(void *scan, pte_t *pte, unsigned long start, unsigned long 
 #define PMS_VMA_HUGETLB		(1 << 2)
 #define PMS_VMA_UFFD_WP		(1 << 3)
 #define PMS_VMA_WP_ASYNC	(1 << 4)	/* wp-async with markers */
+#define PMS_VMA_UFFD_RWP	(1 << 5)	/* registered for read-write protection */
 
 /* Defined in helpers.c. */
-int pms_misc_register(void);
-void pms_misc_deregister(void);
-struct mm_struct *pms_current_mm(void);
-void pms_mmgrab(struct mm_struct *mm);
-void pms_mmdrop(struct mm_struct *mm);
-void pms_mmget(struct mm_struct *mm);
-bool pms_mmget_not_zero(struct mm_struct *mm);
 struct task_struct *pms_pidfd_get_task(int pidfd);
-struct mm_struct *pms_mm_access_read(struct task_struct *task);
+struct mm_struct *pms_mm_access(struct task_struct *task, unsigned int mode);
 void pms_put_task(struct task_struct *task);
 unsigned long pms_untagged_addr(unsigned long addr);
 bool pms_access_ok(unsigned long addr, unsigned long size);
@@ -66,10 +56,13 @@ unsigned long pms_kprobe_address(const char *name);
 
 struct pms_ksym_slot {
 	const char *name;
-	void **addr;
+	void (*set)(unsigned long addr);	/* points the static call (or pointer) at it */
 	bool is_function;	/* else a variable: never called */
 };
 const struct pms_ksym_slot *pms_ksym_slots(size_t *len);
+void pms_set_kallsyms_lookup(unsigned long addr);
+unsigned long pms_kallsyms_lookup(const char *name);
+bool pms_direct_calls(void);
 
 int pms_walk_page_range(struct mm_struct *mm, unsigned long start, unsigned long end,
 			void *private);
@@ -77,8 +70,6 @@ void pms_walk_again(struct mm_walk *walk);
 void pms_cond_resched(void);
 void pms_lazy_mmu_enter(void);
 void pms_lazy_mmu_leave(void);
-int pms_mmap_read_lock_killable(struct mm_struct *mm);
-void pms_mmap_read_unlock(struct mm_struct *mm);
 bool pms_fatal_signal_pending(void);
 void pms_spin_unlock(spinlock_t *ptl);
 unsigned int pms_vma_facts(struct vm_area_struct *vma);
@@ -89,7 +80,7 @@ void pms_pte_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep,
 		   unsigned int n, u8 want, u8 *facts);
 spinlock_t *pms_thp_lock(pmd_t *pmd, struct vm_area_struct *vma, unsigned long addr,
 			 u8 want, u8 *facts);
-u8 pms_hugetlb_facts(struct mm_walk *walk, unsigned long addr, pte_t *ptep, u8 want);
+u8 pms_hugetlb_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep, u8 want);
 
 /* Write-protection. */
 int pms_walk_page_range_wp(struct mm_struct *mm, unsigned long start, unsigned long end,
@@ -100,10 +91,10 @@ void pms_pte_make_wp(struct vm_area_struct *vma, unsigned long addr, pte_t *tabl
 void pms_thp_make_wp(struct vm_area_struct *vma, unsigned long addr, unsigned long end,
 		     pmd_t *pmdp);
 void pms_thp_split(struct vm_area_struct *vma, pmd_t *pmd, unsigned long addr);
-spinlock_t *pms_hugetlb_lock(struct mm_walk *walk, pte_t *ptep);
-void pms_hugetlb_unlock(struct mm_walk *walk, spinlock_t *ptl);
-unsigned long pms_hugetlb_page_size(struct mm_walk *walk);
-void pms_hugetlb_make_wp(struct mm_walk *walk, unsigned long addr, pte_t *ptep);
+spinlock_t *pms_hugetlb_lock(struct vm_area_struct *vma, pte_t *ptep);
+void pms_hugetlb_unlock(struct vm_area_struct *vma, spinlock_t *ptl);
+unsigned long pms_hugetlb_page_size(struct vm_area_struct *vma);
+void pms_hugetlb_make_wp(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep);
 int pms_hugetlb_hole_wp(struct vm_area_struct *vma, unsigned long addr, unsigned long end);
 long pms_uffd_wp_range(struct vm_area_struct *vma, unsigned long start, unsigned long len);
 

@@ -5,6 +5,7 @@
 //! These are the module's own source files (`mod` of the same paths), not
 //! copies: what `cargo test` checks is what the kernel runs.
 
+pub mod abi;
 pub mod args;
 pub mod category;
 pub mod features;

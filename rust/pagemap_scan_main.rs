@@ -10,6 +10,7 @@
 use kernel::prelude::*;
 
 // The pure modules, shared with the host build (`lib.rs`), are public as there.
+pub mod abi;
 pub mod args;
 pub mod category;
 pub mod features;
@@ -17,14 +18,26 @@ pub mod ibt;
 pub mod output;
 pub mod uapi;
 
+mod compat;
 mod file;
 mod ksym;
-mod mm;
 mod pgtable;
 mod scan;
 mod sys;
 mod walk;
 
+use compat::{MiscDeviceOptions, MiscDeviceRegistration};
+
+// The `module!` keys changed with 6.13 (`authors`).
+#[cfg(kernel_mm)]
+module! {
+    type: PagemapScan,
+    name: "pagemap_scan",
+    authors: ["pagemap_scan developers"],
+    description: "PAGEMAP_SCAN on /dev/pagemap_scan, in Rust",
+    license: "GPL",
+}
+#[cfg(not(kernel_mm))]
 module! {
     type: PagemapScan,
     name: "pagemap_scan",
@@ -34,21 +47,20 @@ module! {
 }
 
 /// The loaded module: `/dev/pagemap_scan` is registered while it lives.
-struct PagemapScan;
+struct PagemapScan {
+    _device: Pin<KBox<MiscDeviceRegistration<file::PagemapScanFile>>>,
+}
 
 impl kernel::Module for PagemapScan {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        // Every non-exported function is resolved before any fd can exist.
         ksym::resolve()?;
-        // SAFETY: called once, before any fd can exist; undone in `drop`.
-        kernel::error::to_result(unsafe { sys::pms_misc_register() })?;
-        Ok(PagemapScan)
-    }
-}
-
-impl Drop for PagemapScan {
-    fn drop(&mut self) {
-        // SAFETY: registered in `init`; the module is only unloaded with no fd open.
-        unsafe { sys::pms_misc_deregister() };
+        let options = MiscDeviceOptions {
+            name: kernel::c_str!("pagemap_scan"),
+        };
+        Ok(PagemapScan {
+            _device: KBox::pin_init(MiscDeviceRegistration::register(options), GFP_KERNEL)?,
+        })
     }
 }
 

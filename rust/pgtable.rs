@@ -5,7 +5,8 @@
 
 use crate::args::PAGE_SIZE;
 use crate::category::Facts;
-use crate::sys::{self, MmWalk, Pmd, Pte, Spinlock, Vma};
+use crate::compat::VmaRef;
+use crate::sys::{self, Pmd, Pte, Spinlock};
 use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 use kernel::ffi::{c_uint, c_ulong};
@@ -16,25 +17,26 @@ use kernel::ffi::{c_uint, c_ulong};
 ///
 /// `pte` is mapped by `pte_offset_map_lock()` for `vma` and `ptl` is held,
 /// until drop.
-pub(crate) struct PteTable {
-    vma: *mut Vma,
+pub(crate) struct PteTable<'v> {
+    vma: &'v VmaRef,
     /// The address `pte` maps.
     addr: c_ulong,
     pte: NonNull<Pte>,
     ptl: *mut Spinlock,
 }
 
-impl PteTable {
+impl<'v> PteTable<'v> {
     /// Maps and locks the ptes under `pmd` from `addr`; `None` if the table
     /// went away under us (the caller retries the pmd).
     ///
     /// # Safety
     ///
-    /// `pmd` is a pmd of `vma` covering `addr`, and the mmap lock is held.
-    pub(crate) unsafe fn map_lock(vma: *mut Vma, pmd: *mut Pmd, addr: c_ulong) -> Option<Self> {
+    /// `pmd` is a pmd of `vma` covering `addr`.
+    pub(crate) unsafe fn map_lock(vma: &'v VmaRef, pmd: *mut Pmd, addr: c_ulong) -> Option<Self> {
         let mut ptl = core::ptr::null_mut();
-        // SAFETY: the caller's contract is the function's.
-        let pte = NonNull::new(unsafe { sys::pms_pte_map_lock(vma, pmd, addr, &mut ptl) })?;
+        // SAFETY: the caller's contract; the mmap lock is held (`VmaRef`).
+        let pte =
+            NonNull::new(unsafe { sys::pms_pte_map_lock(vma.as_ptr(), pmd, addr, &mut ptl) })?;
         // INVARIANT: mapped and locked just now.
         Some(PteTable {
             vma,
@@ -54,7 +56,7 @@ impl PteTable {
         // entries from `addr` lie under one pmd (the caller's range).
         unsafe {
             sys::pms_pte_facts(
-                self.vma,
+                self.vma.as_ptr(),
                 self.addr,
                 self.pte.as_ptr(),
                 buf.len() as c_uint,
@@ -73,17 +75,17 @@ impl PteTable {
         let index = ((addr - self.addr) / PAGE_SIZE as c_ulong) as c_uint;
         // SAFETY: locked (type invariant); `index` is inside the table, as
         // `addr` is inside the caller's range under this pmd.
-        unsafe { sys::pms_pte_make_wp(self.vma, addr, self.pte.as_ptr(), index) };
+        unsafe { sys::pms_pte_make_wp(self.vma.as_ptr(), addr, self.pte.as_ptr(), index) };
     }
 
     /// Flushes the TLB for `[start, end)` of this table's VMA.
     pub(crate) fn flush(&self, start: c_ulong, end: c_ulong) {
-        // SAFETY: the VMA is valid while the table is locked (type invariant).
-        unsafe { sys::pms_flush_tlb_range(self.vma, start, end) };
+        // SAFETY: the VMA is valid under the mmap lock (`VmaRef`).
+        unsafe { sys::pms_flush_tlb_range(self.vma.as_ptr(), start, end) };
     }
 }
 
-impl Drop for PteTable {
+impl Drop for PteTable<'_> {
     fn drop(&mut self) {
         // SAFETY: mapped and locked (type invariant); undone once, here.
         unsafe { sys::pms_pte_unmap_unlock(self.pte.as_ptr(), self.ptl) };
@@ -95,29 +97,30 @@ impl Drop for PteTable {
 /// # Invariants
 ///
 /// `ptl` is the held lock of `pmd`, a THP (or THP swap) pmd of `vma`, until drop.
-pub(crate) struct ThpLock {
-    vma: *mut Vma,
+pub(crate) struct ThpLock<'v> {
+    vma: &'v VmaRef,
     pmd: *mut Pmd,
     ptl: NonNull<Spinlock>,
     facts: Facts,
 }
 
-impl ThpLock {
+impl<'v> ThpLock<'v> {
     /// Locks `pmd` if it maps a THP (`pmd_trans_huge_lock()`) and decodes
     /// it; `addr` is the address it maps, `want` the facts needed.
     ///
     /// # Safety
     ///
-    /// `pmd` is a pmd of `vma` and the mmap lock is held.
+    /// `pmd` is a pmd of `vma`.
     pub(crate) unsafe fn new(
-        vma: *mut Vma,
+        vma: &'v VmaRef,
         pmd: *mut Pmd,
         addr: c_ulong,
         want: u8,
     ) -> Option<Self> {
         let mut facts = 0;
-        // SAFETY: the caller's contract is the function's; `facts` is writable.
-        let ptl = NonNull::new(unsafe { sys::pms_thp_lock(pmd, vma, addr, want, &mut facts) })?;
+        // SAFETY: the caller's contract, the mmap lock (`VmaRef`); `facts` is writable.
+        let ptl =
+            NonNull::new(unsafe { sys::pms_thp_lock(pmd, vma.as_ptr(), addr, want, &mut facts) })?;
         // INVARIANT: locked just now.
         Some(ThpLock {
             vma,
@@ -135,7 +138,7 @@ impl ThpLock {
     /// Write-protects the whole huge page `[addr, end)` and flushes it.
     pub(crate) fn make_wp(&self, addr: c_ulong, end: c_ulong) {
         // SAFETY: the pmd is locked and maps a THP of `vma` (type invariant).
-        unsafe { sys::pms_thp_make_wp(self.vma, addr, end, self.pmd) };
+        unsafe { sys::pms_thp_make_wp(self.vma.as_ptr(), addr, end, self.pmd) };
     }
 
     /// Unlocks, then splits the huge page into a page table of ptes.
@@ -143,11 +146,11 @@ impl ThpLock {
         let (vma, pmd) = (self.vma, self.pmd);
         drop(self);
         // SAFETY: `pmd` is a pmd of `vma` under the mmap lock; its lock is released.
-        unsafe { sys::pms_thp_split(vma, pmd, addr) };
+        unsafe { sys::pms_thp_split(vma.as_ptr(), pmd, addr) };
     }
 }
 
-impl Drop for ThpLock {
+impl Drop for ThpLock<'_> {
     fn drop(&mut self) {
         // SAFETY: held (type invariant); released once, here.
         unsafe { sys::pms_spin_unlock(self.ptl.as_ptr()) };
@@ -159,65 +162,59 @@ impl Drop for ThpLock {
 ///
 /// # Invariants
 ///
-/// Both locks are held for `ptep`, an entry of the current VMA of `walk`, until drop.
-pub(crate) struct HugetlbLock {
-    walk: *mut MmWalk,
+/// Both locks are held for `ptep`, an entry of `vma`, until drop.
+pub(crate) struct HugetlbLock<'v> {
+    vma: &'v VmaRef,
     ptep: *mut Pte,
     ptl: *mut Spinlock,
 }
 
-impl HugetlbLock {
+impl<'v> HugetlbLock<'v> {
     /// # Safety
     ///
-    /// Called from the `hugetlb_entry` callback of `walk` with its `ptep`.
-    pub(crate) unsafe fn new(walk: *mut MmWalk, ptep: *mut Pte) -> Self {
+    /// Called from the `hugetlb_entry` callback of a walk with its `vma` and `ptep`.
+    pub(crate) unsafe fn new(vma: &'v VmaRef, ptep: *mut Pte) -> Self {
         // SAFETY: the caller's contract.
-        let ptl = unsafe { sys::pms_hugetlb_lock(walk, ptep) };
+        let ptl = unsafe { sys::pms_hugetlb_lock(vma.as_ptr(), ptep) };
         // INVARIANT: locked just now.
-        HugetlbLock { walk, ptep, ptl }
+        HugetlbLock { vma, ptep, ptl }
     }
 
     /// Decodes the entry, which maps `addr`: at least the `want` facts.
     pub(crate) fn facts(&self, addr: c_ulong, want: u8) -> Facts {
         // SAFETY: a locked entry of the walk (type invariant).
-        unsafe { hugetlb_facts(self.walk, addr, self.ptep, want) }
+        unsafe { hugetlb_facts(self.vma, addr, self.ptep, want) }
     }
 
     /// The size of the VMA's huge pages.
     pub(crate) fn page_size(&self) -> c_ulong {
-        // SAFETY: the walk's VMA is valid (type invariant).
-        unsafe { sys::pms_hugetlb_page_size(self.walk) }
+        // SAFETY: a hugetlb VMA, valid under the mmap lock (`VmaRef`).
+        unsafe { sys::pms_hugetlb_page_size(self.vma.as_ptr()) }
     }
 
     /// Write-protects the huge page at `addr` and flushes it.
     pub(crate) fn make_wp(&self, addr: c_ulong) {
         // SAFETY: a locked entry of the walk (type invariant).
-        unsafe { sys::pms_hugetlb_make_wp(self.walk, addr, self.ptep) };
+        unsafe { sys::pms_hugetlb_make_wp(self.vma.as_ptr(), addr, self.ptep) };
     }
 }
 
-impl Drop for HugetlbLock {
+impl Drop for HugetlbLock<'_> {
     fn drop(&mut self) {
         // SAFETY: held (type invariant); released once, here.
-        unsafe { sys::pms_hugetlb_unlock(self.walk, self.ptl) };
+        unsafe { sys::pms_hugetlb_unlock(self.vma.as_ptr(), self.ptl) };
     }
 }
 
-/// Decodes the hugetlb entry `ptep` of the walk's VMA at `addr`: at least
-/// the `want` facts.
+/// Decodes the hugetlb entry `ptep` of `vma` at `addr`: at least the `want` facts.
 ///
 /// # Safety
 ///
-/// Called from the `hugetlb_entry` callback of `walk` with its arguments;
-/// the walk holds the hugetlb VMA lock.
-pub(crate) unsafe fn hugetlb_facts(
-    walk: *mut MmWalk,
-    addr: c_ulong,
-    ptep: *mut Pte,
-    want: u8,
-) -> Facts {
+/// Called from the `hugetlb_entry` callback of a walk with its VMA and
+/// arguments; the walk holds the hugetlb VMA lock.
+pub(crate) unsafe fn hugetlb_facts(vma: &VmaRef, addr: c_ulong, ptep: *mut Pte, want: u8) -> Facts {
     // SAFETY: the caller's contract is the function's.
-    Facts(unsafe { sys::pms_hugetlb_facts(walk, addr, ptep, want) })
+    Facts(unsafe { sys::pms_hugetlb_facts(vma.as_ptr(), addr, ptep, want) })
 }
 
 /// Lazy MMU mode (`arch_enter_lazy_mmu_mode()`), which batches entry updates

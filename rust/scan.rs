@@ -6,17 +6,16 @@
 //! is the C ioctl's, so both give the same results and errors on the same input.
 
 use crate::args::{self, ArgError, UserSpace};
-use crate::mm::Mm;
+use crate::compat::{FromBytes, Mm, MmWithUser, MmapReadGuard, UserPtr};
 use crate::output::Collector;
 use crate::sys;
 use crate::uapi::PmScanArg;
-use crate::walk::{Scan, Stop};
+use crate::walk::{Scan, Stop, KERNEL_ABI};
 use core::mem::{offset_of, size_of, MaybeUninit};
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::alloc::KVec;
 use kernel::ffi::c_ulong;
 use kernel::prelude::*;
-use kernel::types::FromBytes;
 use kernel::uaccess::UserSlice;
 
 /// The user argument as read from user memory.
@@ -41,18 +40,45 @@ impl UserSpace for CurrentTask {
     }
 }
 
+/// An address space with its mmap lock held for reading.
+///
+/// # Invariants
+///
+/// `_guard` is the read lock of `mm`, held for the lifetime of this value.
+pub(crate) struct LockedMm<'a> {
+    mm: &'a MmWithUser,
+    _guard: MmapReadGuard<'a>,
+}
+
+impl<'a> LockedMm<'a> {
+    /// Takes the mmap read lock of `mm`. Not killable, as upstream's
+    /// `mmap_read_lock()`: the chunk loop checks for a fatal signal instead.
+    pub(crate) fn lock(mm: &'a MmWithUser) -> Self {
+        // INVARIANT: the guard is the lock of this `mm`.
+        LockedMm {
+            mm,
+            _guard: mm.mmap_read_lock(),
+        }
+    }
+
+    /// The locked mm, for the C side.
+    pub(crate) fn as_raw(&self) -> *mut kernel::bindings::mm_struct {
+        self.mm.as_raw()
+    }
+}
+
 /// Runs one `PAGEMAP_SCAN` on `mm` with the user argument at `uarg`.
 ///
 /// Returns the number of regions written to the output vector.
 pub(crate) fn pagemap_scan(mm: &Mm, uarg: usize) -> Result<isize> {
     // As in C, an mm that has exited fails before the argument is read.
-    let mm = mm.get_user().ok_or(ESRCH)?;
+    let mm = mm.mmget_not_zero().ok_or(ESRCH)?;
 
-    let arg = UserSlice::new(uarg, size_of::<PmScanArg>())
+    let arg = UserSlice::new(UserPtr::from_addr(uarg), size_of::<PmScanArg>())
         .reader()
         .read::<UserArg>()?
         .0;
-    let req = args::validate(&arg, &CurrentTask).map_err(|e| match e {
+    let req = args::validate(&arg, &CurrentTask, &KERNEL_ABI).map_err(|e| match e {
         ArgError::Invalid => EINVAL,
         ArgError::Fault => EFAULT,
     })?;
@@ -76,10 +102,7 @@ pub(crate) fn pagemap_scan(mm: &Mm, uarg: usize) -> Result<isize> {
             ret = Err(EINTR);
             break;
         }
-        let walked = match mm.mmap_read_lock_killable() {
-            Ok(locked) => scan.walk(&locked, walk_start, req.end),
-            Err(e) => Err(Stop::Error(e)),
-        };
+        let walked = scan.walk(&LockedMm::lock(&mm), walk_start, req.end);
         // The lock is dropped: copy this chunk's regions out.
         match flush(&mut scan.out, &mut user_vec) {
             Ok(n) => regions += n as isize,
@@ -104,7 +127,8 @@ pub(crate) fn pagemap_scan(mm: &Mm, uarg: usize) -> Result<isize> {
     // Like C, an unset walk_end means the whole range was walked; an error
     // still writes walk_end back.
     let walk_end = scan.out.walk_end().unwrap_or(req.end);
-    UserSlice::new(uarg + offset_of!(PmScanArg, walk_end), size_of::<u64>())
+    let walk_end_addr = UserPtr::from_addr(uarg + offset_of!(PmScanArg, walk_end));
+    UserSlice::new(walk_end_addr, size_of::<u64>())
         .writer()
         .write(&walk_end)?;
     ret.map(|()| regions)
@@ -122,7 +146,9 @@ fn flush(out: &mut Collector<'_>, user_vec: &mut usize) -> Result<usize> {
     // SAFETY: `PageRegion` is `repr(C)` with three `u64`: no padding, every
     // byte initialised; the slice covers exactly `pending`.
     let raw = unsafe { core::slice::from_raw_parts(pending.as_ptr().cast::<u8>(), bytes) };
-    UserSlice::new(*user_vec, bytes).writer().write_slice(raw)?;
+    UserSlice::new(UserPtr::from_addr(*user_vec), bytes)
+        .writer()
+        .write_slice(raw)?;
     *user_vec += bytes;
     out.flushed();
     Ok(n)

@@ -7,7 +7,7 @@
 //! contracts are the ones of the kernel functions they wrap.
 
 use core::marker::{PhantomData, PhantomPinned};
-use kernel::bindings::mm_struct;
+use kernel::bindings::{mm_struct, vm_area_struct as Vma};
 use kernel::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 
 /// Declares C types that Rust only handles by pointer (the nomicon's opaque-type pattern).
@@ -25,8 +25,6 @@ macro_rules! opaque {
 opaque! {
     /// `struct mm_walk`.
     MmWalk;
-    /// `struct vm_area_struct`.
-    Vma;
     /// `pmd_t`.
     Pmd;
     /// `pte_t`.
@@ -41,26 +39,12 @@ opaque! {
 // lockdep members that this lint flags.
 #[allow(improper_ctypes)]
 extern "C" {
-    /// `misc_register()` of `/dev/pagemap_scan`.
-    pub(crate) fn pms_misc_register() -> c_int;
-    /// `misc_deregister()` of `/dev/pagemap_scan`.
-    pub(crate) fn pms_misc_deregister();
-    /// `current->mm` (no reference taken; NULL for a kernel thread).
-    pub(crate) fn pms_current_mm() -> *mut mm_struct;
-    /// `mmgrab()`.
-    pub(crate) fn pms_mmgrab(mm: *mut mm_struct);
-    /// `mmdrop()`.
-    pub(crate) fn pms_mmdrop(mm: *mut mm_struct);
-    /// `mmget()`.
-    pub(crate) fn pms_mmget(mm: *mut mm_struct);
-    /// `mmget_not_zero()`.
-    pub(crate) fn pms_mmget_not_zero(mm: *mut mm_struct) -> bool;
     /// `pidfd_get_task()`: the thread-group leader of a pidfd, with a
     /// reference, or an `ERR_PTR` (`-EBADF`, `-ESRCH`).
     pub(crate) fn pms_pidfd_get_task(pidfd: c_int) -> *mut Task;
-    /// `mm_access(task, PTRACE_MODE_READ_FSCREDS)`: the task's mm with an
-    /// `mm_users` count, or an `ERR_PTR` (`-EACCES`, `-ESRCH`, `-EINTR`).
-    pub(crate) fn pms_mm_access_read(task: *mut Task) -> *mut mm_struct;
+    /// `mm_access(task, mode)`: the task's mm with an `mm_users` count, an
+    /// `ERR_PTR` (`-EACCES`, `-ESRCH`, `-EINTR`), or NULL (no mm, before 6.13).
+    pub(crate) fn pms_mm_access(task: *mut Task, mode: c_uint) -> *mut mm_struct;
     /// `put_task_struct()`.
     pub(crate) fn pms_put_task(task: *mut Task);
     /// `untagged_addr()` for the current task.
@@ -75,6 +59,12 @@ extern "C" {
     pub(crate) fn pms_kprobe_address(name: *const c_char) -> c_ulong;
     /// The table of non-exported functions to resolve; sets `*len`.
     pub(crate) fn pms_ksym_slots(len: *mut usize) -> *const KsymSlot;
+    /// Points the call of [`pms_kallsyms_lookup`] at `kallsyms_lookup_name()`.
+    pub(crate) fn pms_set_kallsyms_lookup(addr: c_ulong);
+    /// `kallsyms_lookup_name()`, once set.
+    pub(crate) fn pms_kallsyms_lookup(name: *const c_char) -> c_ulong;
+    /// Whether calls to resolved functions are direct (static calls).
+    pub(crate) fn pms_direct_calls() -> bool;
 
     /// `walk_page_range()` with the scan's ops (whose callbacks are in walk.rs).
     pub(crate) fn pms_walk_page_range(
@@ -91,10 +81,6 @@ extern "C" {
     pub(crate) fn pms_lazy_mmu_leave();
     /// `walk->action = ACTION_AGAIN`.
     pub(crate) fn pms_walk_again(walk: *mut MmWalk);
-    /// `mmap_read_lock_killable()`.
-    pub(crate) fn pms_mmap_read_lock_killable(mm: *mut mm_struct) -> c_int;
-    /// `mmap_read_unlock()`.
-    pub(crate) fn pms_mmap_read_unlock(mm: *mut mm_struct);
     /// `fatal_signal_pending(current)`.
     pub(crate) fn pms_fatal_signal_pending() -> bool;
     /// `spin_unlock()`.
@@ -129,12 +115,7 @@ extern "C" {
         facts: *mut u8,
     ) -> *mut Spinlock;
     /// Decodes a hugetlb entry into `PMS_F_*` facts.
-    pub(crate) fn pms_hugetlb_facts(
-        walk: *mut MmWalk,
-        addr: c_ulong,
-        ptep: *mut Pte,
-        want: u8,
-    ) -> u8;
+    pub(crate) fn pms_hugetlb_facts(vma: *mut Vma, addr: c_ulong, ptep: *mut Pte, want: u8) -> u8;
 
     /// [`pms_walk_page_range`] inside an mmu-notifier protection-change range.
     pub(crate) fn pms_walk_page_range_wp(
@@ -151,14 +132,14 @@ extern "C" {
     pub(crate) fn pms_thp_make_wp(vma: *mut Vma, addr: c_ulong, end: c_ulong, pmd: *mut Pmd);
     /// `split_huge_pmd()`; the pmd lock must not be held.
     pub(crate) fn pms_thp_split(vma: *mut Vma, pmd: *mut Pmd, addr: c_ulong);
-    /// Takes `i_mmap_lock_write` and the hugetlb pte lock of the walk's VMA.
-    pub(crate) fn pms_hugetlb_lock(walk: *mut MmWalk, ptep: *mut Pte) -> *mut Spinlock;
+    /// Takes `i_mmap_lock_write` and the hugetlb pte lock of a hugetlb VMA.
+    pub(crate) fn pms_hugetlb_lock(vma: *mut Vma, ptep: *mut Pte) -> *mut Spinlock;
     /// Releases [`pms_hugetlb_lock`].
-    pub(crate) fn pms_hugetlb_unlock(walk: *mut MmWalk, ptl: *mut Spinlock);
-    /// The huge page size of the walk's VMA.
-    pub(crate) fn pms_hugetlb_page_size(walk: *mut MmWalk) -> c_ulong;
+    pub(crate) fn pms_hugetlb_unlock(vma: *mut Vma, ptl: *mut Spinlock);
+    /// The huge page size of a hugetlb VMA.
+    pub(crate) fn pms_hugetlb_page_size(vma: *mut Vma) -> c_ulong;
     /// Write-protects the locked hugetlb entry at `addr` and flushes it.
-    pub(crate) fn pms_hugetlb_make_wp(walk: *mut MmWalk, addr: c_ulong, ptep: *mut Pte);
+    pub(crate) fn pms_hugetlb_make_wp(vma: *mut Vma, addr: c_ulong, ptep: *mut Pte);
     /// Installs uffd-wp markers on the unpopulated hugetlb entries of a range.
     pub(crate) fn pms_hugetlb_hole_wp(vma: *mut Vma, addr: c_ulong, end: c_ulong) -> c_int;
     /// `uffd_wp_range(vma, start, len, true)`.
@@ -170,8 +151,8 @@ extern "C" {
 pub(crate) struct KsymSlot {
     /// NUL-terminated symbol name.
     pub(crate) name: *const c_char,
-    /// Where the C side keeps the symbol's address.
-    pub(crate) addr: *mut *mut c_void,
+    /// Points the C side's static call (or pointer) at the symbol's address.
+    pub(crate) set: unsafe extern "C" fn(addr: c_ulong),
     /// A function (checked callable), else a variable (never called).
     pub(crate) is_function: bool,
 }

@@ -50,7 +50,7 @@ pub struct PageRegion {
 
 /// The page is in a VMA with userfaultfd wp-async and markers.
 pub const PAGE_IS_WPALLOWED: u64 = 1 << 0;
-/// The page is not write-protected by userfaultfd.
+/// The page is not write-protected by userfaultfd (7.3: in a uffd-wp VMA).
 pub const PAGE_IS_WRITTEN: u64 = 1 << 1;
 /// The page is file or shmem backed.
 pub const PAGE_IS_FILE: u64 = 1 << 2;
@@ -64,8 +64,13 @@ pub const PAGE_IS_PFNZERO: u64 = 1 << 5;
 pub const PAGE_IS_HUGE: u64 = 1 << 6;
 /// The page is soft-dirty.
 pub const PAGE_IS_SOFT_DIRTY: u64 = 1 << 7;
-/// Every category bit.
-pub const PM_SCAN_CATEGORIES: u64 = PAGE_IS_WPALLOWED
+/// The page is in a guard region (`MADV_GUARD_INSTALL`); Linux 7.3.
+pub const PAGE_IS_GUARD: u64 = 1 << 8;
+/// The page is not read-write-protected by userfaultfd, in a VMA registered
+/// for it (`UFFDIO_REGISTER_MODE_RWP`); Linux 7.3.
+pub const PAGE_IS_ACCESSED: u64 = 1 << 9;
+/// Every category bit of the 6.12 ABI.
+pub const PM_SCAN_CATEGORIES_6_12: u64 = PAGE_IS_WPALLOWED
     | PAGE_IS_WRITTEN
     | PAGE_IS_FILE
     | PAGE_IS_PRESENT
@@ -73,6 +78,8 @@ pub const PM_SCAN_CATEGORIES: u64 = PAGE_IS_WPALLOWED
     | PAGE_IS_PFNZERO
     | PAGE_IS_HUGE
     | PAGE_IS_SOFT_DIRTY;
+/// Every category bit (of the 7.3 ABI, which this header carries).
+pub const PM_SCAN_CATEGORIES: u64 = PM_SCAN_CATEGORIES_6_12 | PAGE_IS_GUARD | PAGE_IS_ACCESSED;
 
 /// Write-protect the pages that are reported.
 pub const PM_SCAN_WP_MATCHING: u64 = 1 << 0;
@@ -157,7 +164,8 @@ mod tests {
     }
 
     #[test]
-    fn categories_are_the_low_eight_bits() {
-        assert_eq!(PM_SCAN_CATEGORIES, 0xff);
+    fn categories_are_the_low_bits() {
+        assert_eq!(PM_SCAN_CATEGORIES_6_12, 0xff);
+        assert_eq!(PM_SCAN_CATEGORIES, 0x3ff);
     }
 }

@@ -8,16 +8,26 @@
 //! in the same callback, under the same page-table lock, with one TLB flush
 //! per page table over the protected span.
 
+use crate::abi::KernelAbi;
 use crate::args::{ScanRequest, PAGE_SIZE};
 use crate::category::{self, Facts, Matcher};
-use crate::mm::MmapReadGuard;
+use crate::compat::VmaRef;
 use crate::output::{Collector, Full};
 use crate::pgtable::{self, HugetlbLock, LazyMmu, PteTable, ThpLock};
-use crate::sys::{self, MmWalk, Pmd, Pte, Vma};
+use crate::scan::LockedMm;
+use crate::sys::{self, MmWalk, Pmd, Pte};
 use crate::uapi::{PAGE_IS_WRITTEN, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING};
 use core::mem::MaybeUninit;
+use kernel::bindings::vm_area_struct;
 use kernel::ffi::{c_int, c_long, c_ulong, c_void};
 use kernel::prelude::*;
+
+/// The C ioctl the module equals: that of the kernel it is built for
+/// (`Kbuild` sets `pagemap_abi` from the kernel's UAPI).
+#[cfg(pagemap_abi = "7.3")]
+pub(crate) const KERNEL_ABI: KernelAbi = crate::abi::V7_3;
+#[cfg(not(pagemap_abi = "7.3"))]
+pub(crate) const KERNEL_ABI: KernelAbi = crate::abi::V6_12;
 
 /// Entries of one page table.
 const PTRS_PER_PTE: usize = 512;
@@ -34,13 +44,11 @@ impl VmaFacts {
     const HUGETLB: u32 = 1 << 2;
     const UFFD_WP: u32 = 1 << 3;
     const WP_ASYNC: u32 = 1 << 4;
+    const UFFD_RWP: u32 = 1 << 5;
 
-    /// # Safety
-    ///
-    /// `vma` is the current VMA of a running walk.
-    unsafe fn of(vma: *mut Vma) -> Self {
-        // SAFETY: the caller's contract: the VMA is valid under the walk's mmap lock.
-        VmaFacts(unsafe { sys::pms_vma_facts(vma) })
+    fn of(vma: &VmaRef) -> Self {
+        // SAFETY: the VMA is valid under the mmap lock (`VmaRef`).
+        VmaFacts(unsafe { sys::pms_vma_facts(vma.as_ptr()) })
     }
 
     fn has(self, bit: u32) -> bool {
@@ -64,6 +72,8 @@ pub(crate) struct Scan<'a> {
     want_facts: u8,
     /// Categories of the VMA being walked, set by `pms_walk_test_vma`.
     vma_categories: u64,
+    /// What a missing uffd bit means in that VMA (`KernelAbi::unprotected`).
+    vma_unprotected: u64,
     /// Where matching pages go.
     pub(crate) out: Collector<'a>,
 }
@@ -91,6 +101,7 @@ impl<'a> Scan<'a> {
             },
             want_facts: Facts::needed_for(interest),
             vma_categories: 0,
+            vma_unprotected: 0,
             out,
         }
     }
@@ -102,7 +113,7 @@ impl<'a> Scan<'a> {
     /// Walks `[start, end)` of the locked mm.
     pub(crate) fn walk(
         &mut self,
-        mm: &MmapReadGuard<'_>,
+        mm: &LockedMm<'_>,
         start: u64,
         end: u64,
     ) -> core::result::Result<(), Stop> {
@@ -137,8 +148,8 @@ impl<'a> Scan<'a> {
 
     /// A THP pmd as a whole; `None` when it had to be split to write-protect
     /// part of it, and its ptes are to be walked instead.
-    fn thp(&mut self, thp: ThpLock, start: u64, end: u64) -> Option<c_int> {
-        let categories = self.vma_categories | thp.facts().thp_categories();
+    fn thp(&mut self, thp: ThpLock<'_>, start: u64, end: u64) -> Option<c_int> {
+        let categories = self.vma_categories | thp.facts().thp_categories(self.vma_unprotected);
         if !self.matcher.page(categories) {
             return Some(0);
         }
@@ -161,7 +172,7 @@ impl<'a> Scan<'a> {
     /// is write-protected when asked. Equal facts give equal categories, so a
     /// run of equal facts is matched and reported once, as one range: a dense
     /// table costs one comparison per pte.
-    fn ptes(&mut self, table: &PteTable, start: u64, facts: &[u8]) -> PteRun {
+    fn ptes(&mut self, table: &PteTable<'_>, start: u64, facts: &[u8]) -> PteRun {
         let mut run = PteRun {
             ret: 0,
             stop: start,
@@ -170,7 +181,7 @@ impl<'a> Scan<'a> {
         for (same, len) in category::runs(facts) {
             let addr = run.stop;
             let end = addr + len as u64 * PAGE_SIZE;
-            let categories = self.vma_categories | same.pte_categories();
+            let categories = self.vma_categories | same.pte_categories(self.vma_unprotected);
             if self.matcher.page(categories) {
                 let mut fit = end;
                 run.ret = self.output(categories, addr, &mut fit);
@@ -193,14 +204,14 @@ impl<'a> Scan<'a> {
 
     /// Write-protect with no output vector (the "reset" call): every pte not
     /// yet protected, whatever the masks, as C does.
-    fn protect_ptes(table: &PteTable, start: u64, facts: &[u8]) -> PteRun {
+    fn protect_ptes(table: &PteTable<'_>, start: u64, facts: &[u8]) -> PteRun {
         let mut run = PteRun {
             ret: 0,
             stop: start,
             first_wp: None,
         };
         for &f in facts {
-            if !Facts(f).is_uffd_wp() {
+            if !Facts(f).is_uffd() {
                 table.make_wp(run.stop as c_ulong);
                 run.first_wp.get_or_insert(run.stop);
             }
@@ -229,11 +240,12 @@ unsafe fn state<'w>(scan: *mut c_void) -> &'w mut Scan<'w> {
 /// Called only by the `test_walk` op of a walk started from [`Scan::walk`],
 /// with its `walk->private` and `walk->vma`.
 #[no_mangle]
-unsafe extern "C" fn pms_walk_test_vma(scan: *mut c_void, vma: *mut Vma) -> c_int {
+unsafe extern "C" fn pms_walk_test_vma(scan: *mut c_void, vma: *mut vm_area_struct) -> c_int {
     // SAFETY: `scan` is the walk's private state (caller contract).
     let scan = unsafe { state(scan) };
-    // SAFETY: `test_walk` runs with `walk->vma` set.
-    let facts = unsafe { VmaFacts::of(vma) };
+    // SAFETY: `test_walk` runs with `walk->vma` set, under the mmap lock.
+    let vma = unsafe { VmaRef::from_raw(vma) };
+    let facts = VmaFacts::of(vma);
     let wp_allowed = facts.has(VmaFacts::WP_ASYNC);
     if !wp_allowed {
         if scan.flags & PM_SCAN_CHECK_WPASYNC != 0 {
@@ -252,6 +264,8 @@ unsafe extern "C" fn pms_walk_test_vma(scan: *mut c_void, vma: *mut Vma) -> c_in
         return 1;
     }
     scan.vma_categories = categories;
+    scan.vma_unprotected =
+        KERNEL_ABI.unprotected(facts.has(VmaFacts::UFFD_WP), facts.has(VmaFacts::UFFD_RWP));
     0
 }
 
@@ -264,7 +278,7 @@ unsafe extern "C" fn pms_walk_test_vma(scan: *mut c_void, vma: *mut Vma) -> c_in
 #[no_mangle]
 unsafe extern "C" fn pms_walk_pmd(
     scan: *mut c_void,
-    vma: *mut Vma,
+    vma: *mut vm_area_struct,
     pmd: *mut Pmd,
     start: c_ulong,
     end: c_ulong,
@@ -272,6 +286,8 @@ unsafe extern "C" fn pms_walk_pmd(
 ) -> c_int {
     // SAFETY: `scan` is the walk's private state (caller contract).
     let scan = unsafe { state(scan) };
+    // SAFETY: `walk->vma`, under the mmap lock for the callback.
+    let vma = unsafe { VmaRef::from_raw(vma) };
     let (start, end) = (start as u64, end as u64);
 
     // Entry updates are batched while write-protecting (a no-op on bare metal);
@@ -303,7 +319,7 @@ impl Scan<'_> {
     #[inline(never)]
     unsafe fn pte_table(
         &mut self,
-        vma: *mut Vma,
+        vma: &VmaRef,
         pmd: *mut Pmd,
         start: u64,
         end: u64,
@@ -345,7 +361,7 @@ impl Scan<'_> {
 #[no_mangle]
 unsafe extern "C" fn pms_walk_hole(
     scan: *mut c_void,
-    vma: *mut Vma,
+    vma: *mut vm_area_struct,
     start: c_ulong,
     end: c_ulong,
 ) -> c_int {
@@ -354,8 +370,9 @@ unsafe extern "C" fn pms_walk_hole(
     if vma.is_null() {
         return 0;
     }
-    // SAFETY: `vma` is the walk's current VMA.
-    let facts = unsafe { VmaFacts::of(vma) };
+    // SAFETY: `walk->vma`, under the mmap lock for the callback.
+    let vma = unsafe { VmaRef::from_raw(vma) };
+    let facts = VmaFacts::of(vma);
     let hugetlb = facts.has(VmaFacts::HUGETLB);
     let categories =
         scan.vma_categories | category::hole_categories(facts.has(VmaFacts::UFFD_WP), hugetlb);
@@ -371,9 +388,9 @@ unsafe extern "C" fn pms_walk_hole(
     // SAFETY: `vma` is the walk's VMA, under the mmap lock, and covers the range.
     let err = unsafe {
         if hugetlb {
-            sys::pms_hugetlb_hole_wp(vma, start, end) as c_long
+            sys::pms_hugetlb_hole_wp(vma.as_ptr(), start, end) as c_long
         } else {
-            sys::pms_uffd_wp_range(vma, start, end - start)
+            sys::pms_uffd_wp_range(vma.as_ptr(), start, end - start)
         }
     };
     if err < 0 {
@@ -388,21 +405,23 @@ unsafe extern "C" fn pms_walk_hole(
 /// # Safety
 ///
 /// Called only by the `hugetlb_entry` op of a walk started from
-/// [`Scan::walk`], with its `walk->private` and arguments.
+/// [`Scan::walk`], with its `walk->private`, `walk->vma` and arguments.
 #[no_mangle]
 unsafe extern "C" fn pms_walk_hugetlb(
     scan: *mut c_void,
+    vma: *mut vm_area_struct,
     ptep: *mut Pte,
     start: c_ulong,
     end: c_ulong,
-    walk: *mut MmWalk,
 ) -> c_int {
     // SAFETY: `scan` is the walk's private state (caller contract).
     let scan = unsafe { state(scan) };
+    // SAFETY: `walk->vma`, under the mmap lock (and the hugetlb VMA lock).
+    let vma = unsafe { VmaRef::from_raw(vma) };
     if !scan.write_protect() {
         // SAFETY: the `hugetlb_entry` arguments, passed on.
-        let facts = unsafe { pgtable::hugetlb_facts(walk, start, ptep, scan.want_facts) };
-        let categories = scan.vma_categories | facts.hugetlb_categories();
+        let facts = unsafe { pgtable::hugetlb_facts(vma, start, ptep, scan.want_facts) };
+        let categories = scan.vma_categories | facts.hugetlb_categories(scan.vma_unprotected);
         if !scan.matcher.page(categories) {
             return 0;
         }
@@ -411,8 +430,9 @@ unsafe extern "C" fn pms_walk_hugetlb(
     }
 
     // SAFETY: the `hugetlb_entry` arguments, passed on.
-    let entry = unsafe { HugetlbLock::new(walk, ptep) };
-    let categories = scan.vma_categories | entry.facts(start, scan.want_facts).hugetlb_categories();
+    let entry = unsafe { HugetlbLock::new(vma, ptep) };
+    let facts = entry.facts(start, scan.want_facts);
+    let categories = scan.vma_categories | facts.hugetlb_categories(scan.vma_unprotected);
     if !scan.matcher.page(categories) {
         return 0;
     }

@@ -13,10 +13,13 @@ mode=$1 res=$2 test_timeout=${3:-900} stress_secs=${4:-20} cycles_wanted=${5:-20
 note() { echo "$*" >>"$res/guest.log"; }
 finish() { dmesg >"$res/dmesg.txt"; echo "$1" >"$res/finished"; exit 0; }
 
+echo started >"$res/started"
 set -a
 . "$res/env"
 set +a
 echo 64 >/proc/sys/vm/nr_hugepages
+# A distribution kernel has virtio_blk as a module (the swap disk).
+[ -b /dev/vda ] || modprobe virtio_blk 2>/dev/null
 note "hugetlb pages reserved: $(cat /proc/sys/vm/nr_hugepages)"
 if mkswap /dev/vda >/dev/null 2>&1 && swapon /dev/vda; then
 	note "swap: $(awk 'NR > 1 { print $1, $3 " KiB" }' /proc/swaps)"
@@ -26,11 +29,18 @@ fi
 note "THP: $(cat /sys/kernel/mm/transparent_hugepage/enabled)"
 note "kernel: $(uname -r)"
 
-if ! insmod ./pagemap_scan.ko 2>>"$res/guest.log"; then
+# The module's device is root's (0600); packaging/udev/60-pagemap-scan.rules
+# opens it to everyone. The VM has no udev: apply the rule's mode.
+load() {
+	insmod "$PMS_KO" && chmod 0666 /dev/pagemap_scan
+}
+
+if ! load 2>>"$res/guest.log"; then
 	note "insmod failed"
 	finish insmod-failed
 fi
 [ -c /dev/pagemap_scan ] || { note "/dev/pagemap_scan missing after insmod"; finish no-device; }
+note "module: $(modinfo -F vermagic "$PMS_KO" 2>/dev/null); device $(ls -l /dev/pagemap_scan)"
 
 case $mode in
 test)
@@ -51,9 +61,9 @@ test)
 	wait "$pid"
 	echo $? >"$res/selftest.rc"
 	# The kernel's own selftest, its PAGEMAP_SCAN calls sent to the device.
-	if [ -x target/upstream/pagemap_ioctl ]; then
+	if [ -x "$PMS_UPSTREAM" ]; then
 		# It creates a file in its working directory: give it a writable one.
-		(cd /tmp && timeout "$test_timeout" "$OLDPWD/target/upstream/pagemap_ioctl") >"$res/upstream.txt" 2>&1
+		(cd /tmp && timeout "$test_timeout" "$PMS_UPSTREAM") >"$res/upstream.txt" 2>&1
 		echo $? >"$res/upstream.rc"
 	fi
 	timeout $((stress_secs + 120)) target/release/pagemap_scan_stress "$stress_secs" >"$res/stress.txt" 2>&1
@@ -61,7 +71,7 @@ test)
 	rmmod pagemap_scan || { note "rmmod failed"; finish rmmod-failed; }
 	cycles=0
 	for _ in $(seq "$cycles_wanted"); do
-		insmod ./pagemap_scan.ko && rmmod pagemap_scan || break
+		load && rmmod pagemap_scan || break
 		cycles=$((cycles + 1))
 	done
 	echo "$cycles" >"$res/cycles"

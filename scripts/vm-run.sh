@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Boots the cached test kernel with virtme-ng and runs scripts/guest.sh in it.
+# Boots a kernel (PMS_KERNEL: debian, the default, 6.12 or debug; see
+# scripts/kernel.sh) with virtme-ng and runs scripts/guest.sh in it, with the
+# module built for that kernel ($PMS_CACHE/module-<kernel>/pagemap_scan.ko).
 #   vm-run.sh test   the kselftest and load/unload cycles; judges the results
 #   vm-run.sh demo   one real call, printed
 #   vm-run.sh bench  two boots of the benchmark (wall time; QEMU icount, one CPU),
 #                    then the report in bench-results/ (PMS_BENCH_OUT=)
 # TCG by default: KVM on these machines cannot boot a stock kernel. PMS_KVM=1
 # uses KVM where it is known to work. Exit status 0 only if everything passed.
+#
+# A boot that dies before the guest script starts (the stock image sometimes
+# oopses under TCG while patching its text, before any module is loaded) is
+# retried, up to PMS_BOOT_TRIES (3) boots; anything after the guest script
+# started counts, an oops included.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 cd "$here/.."
 
 mode=${1:-test}
-kdir=${KDIR:-$("$here/build-kernel.sh" --print-kdir)}
-image=$kdir/arch/x86/boot/bzImage
+kernel=${PMS_KERNEL:-debian}
+image=$("$here/kernel.sh" "$kernel" image)
+vng_args=$("$here/kernel.sh" "$kernel" vng-args)
+ko=${PMS_KO:-$PMS_CACHE/module-$kernel/pagemap_scan.ko}
 [ -f "$image" ] || die "no kernel at $image: run 'make kernel'"
+[ -f "$ko" ] || die "no module at $ko: run 'make module'"
 [ -x "$PMS_VENV/bin/vng" ] || die "virtme-ng missing: run scripts/setup.sh"
 
 kvm=--disable-kvm
@@ -23,16 +33,37 @@ kvm=--disable-kvm
 # What boot() gives the guest; bench mode changes them.
 vm_memory=2G vm_cpus=2 vm_qemu_extra=
 
-# boot RES MODE: runs scripts/guest.sh MODE in the VM, with a swap disk and
-# RES shared read-write; the console goes to RES/console.log.
-boot() {
+# boot_once RES MODE: runs scripts/guest.sh MODE in the VM, with a swap disk
+# and RES shared read-write; the console goes to RES/console.log.
+boot_once() {
 	# A sparse disk for the guest's swap (tests page memory out with MADV_PAGEOUT).
 	truncate -s 512M "$1/swap.img"
-	PATH=$PMS_VENV/bin:$PATH timeout "${PMS_VM_TIMEOUT:-1200}" vng $kvm --run "$image" --memory "$vm_memory" --cpus "$vm_cpus" \
+	# shellcheck disable=SC2086 # vng_args is a list of words
+	PATH=$PMS_VENV/bin:$PATH timeout "${PMS_VM_TIMEOUT:-1200}" vng -v $kvm $vng_args --run "$image" \
+		--memory "$vm_memory" --cpus "$vm_cpus" \
 		--qemu-opts="-drive file=$1/swap.img,if=virtio,format=raw,cache=unsafe${vm_qemu_extra:+ $vm_qemu_extra}" \
 		--rwdir "$1" --exec "scripts/guest.sh $2 $1 ${PMS_TEST_TIMEOUT:-900} ${PMS_STRESS_SECS:-20} ${PMS_CYCLES:-20}" </dev/null >"$1/console.log" 2>&1
 	local status=$?
 	rm -f "$1/swap.img"
+	return $status
+}
+
+# boot RES MODE: boot_once, again while the guest script never started.
+# virtme-ng's own exit status says nothing (255 on success): the files the
+# guest script writes do.
+boot() {
+	local try tries=${PMS_BOOT_TRIES:-3} status
+	echo "PMS_KO=$ko" >>"$1/env"
+	echo "PMS_UPSTREAM=$PWD/target/upstream-$kernel/pagemap_ioctl" >>"$1/env"
+	for try in $(seq "$tries"); do
+		rm -f "$1/started"
+		boot_once "$@"
+		status=$?
+		[ -f "$1/started" ] && return $status
+		why=$(grep -m1 -E 'Oops|BUG:|Kernel panic|general protection' "$1/console.log" || echo "no guest script, no oops in the console")
+		phase "vm: the boot failed before the guest script started ($try of $tries): $why"
+		cp "$1/console.log" "$1/console-failed-boot-$try.log"
+	done
 	return $status
 }
 
@@ -62,7 +93,7 @@ if [ "$mode" = bench ]; then
 		echo "PMS_BENCH_ARGS='$args'" >"$res/env"
 		phase "vm: bench ($measure: $vm_cpus CPU, $vm_memory, $args), results in $res"
 		PMS_VM_TIMEOUT=${PMS_VM_TIMEOUT:-2400} PMS_TEST_TIMEOUT=${PMS_BENCH_TIMEOUT:-2100} boot "$res" bench
-		phase "vm: exited with status $?"
+		phase "vm: done"
 		[ -f "$res/guest.log" ] && sed 's/^/guest: /' "$res/guest.log"
 		finished=$(cat "$res/finished" 2>/dev/null || echo "never finished")
 		if [ "$finished" != ok ] || [ "$(cat "$res/bench.rc" 2>/dev/null)" != 0 ]; then
@@ -80,12 +111,11 @@ if [ "$mode" = bench ]; then
 fi
 
 res=$(mktemp -d "${TMPDIR:-/tmp}/pagemap_scan-vm.XXXXXX")
-phase "vm: booting $(basename "$(dirname "$kdir")") (${kvm:-KVM}${kvm:+, TCG}), results in $res"
+phase "vm: booting $kernel ($("$here/kernel.sh" "$kernel" release), ${kvm:-KVM}${kvm:+TCG}), results in $res"
 # Seeds and lengths of the randomized tests reach the guest through a file.
 env | grep -E '^PMS_(SEED|CALLS)=' >"$res/env"
 boot "$res" "$mode"
-vm_status=$?
-phase "vm: exited with status $vm_status"
+phase "vm: done"
 
 finished=$(cat "$res/finished" 2>/dev/null || echo "never finished")
 [ -f "$res/guest.log" ] && sed 's/^/guest: /' "$res/guest.log"

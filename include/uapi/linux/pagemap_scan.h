@@ -83,6 +83,18 @@ struct pm_scan_arg {
 #endif /* PAGEMAP_SCAN */
 
 /*
+ * Categories of Linux 7.3 (PM_SCAN_CATEGORIES there includes them; a 6.12
+ * <linux/fs.h> does not define them). PMS_IOC_GET_FEATURES says which the
+ * running module reports: those of the kernel it was built for.
+ */
+#ifndef PAGE_IS_GUARD
+#define PAGE_IS_GUARD		(1 << 8)	/* a guard region (MADV_GUARD_INSTALL) */
+#endif
+#ifndef PAGE_IS_ACCESSED
+#define PAGE_IS_ACCESSED	(1 << 9)	/* not read-write-protected by userfaultfd */
+#endif
+
+/*
  * Extra ioctls of /dev/pagemap_scan (not on /proc/PID/pagemap). They are
  * device-private: the numbers mean nothing on another fd.
  */
