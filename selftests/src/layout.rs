@@ -179,7 +179,11 @@ impl Area {
         }
         let anon = libc::MAP_ANONYMOUS | libc::MAP_FIXED;
         match kind {
-            Kind::Anon => map_fixed(addr, len, libc::MAP_PRIVATE | anon, None),
+            Kind::Anon => {
+                // 4 KiB pages whatever the THP default ("always" on a distribution).
+                map_fixed(addr, len, libc::MAP_PRIVATE | anon, None)?;
+                self.advise(first, pages, libc::MADV_NOHUGEPAGE)
+            }
             Kind::Shmem => map_fixed(addr, len, libc::MAP_SHARED | anon, None),
             Kind::MemfdShared | Kind::MemfdPrivate => {
                 let fd = memfd(0, len)?;

@@ -131,3 +131,24 @@ pub fn both(
     }
     Ok((p, pv))
 }
+
+/// The rules of the running kernel's C ioctl (the oracle), told apart by
+/// what it answers: 7.3's validation accepts `PAGE_IS_GUARD`, 6.12's does not.
+pub fn kernel_abi() -> pagemap_scan_core::abi::KernelAbi {
+    use pagemap_scan_core::abi::{V6_12, V7_3};
+    static ABI: std::sync::OnceLock<pagemap_scan_core::abi::KernelAbi> = std::sync::OnceLock::new();
+    *ABI.get_or_init(|| {
+        let proc = Scanner::proc().expect("open /proc/self/pagemap");
+        let mut probe = arg(0, 0, crate::uapi::PAGE_IS_GUARD, 0);
+        match proc.scan(&mut probe).ret {
+            Ok(_) => V7_3,
+            Err(_) => V6_12,
+        }
+    })
+}
+
+/// `PAGE_IS_WRITTEN` where the running kernel reports it for a page without
+/// the uffd bit in a VMA not registered with userfaultfd (6.12), else 0 (7.3).
+pub fn written_in_plain_vma() -> u64 {
+    kernel_abi().unprotected(false, false)
+}

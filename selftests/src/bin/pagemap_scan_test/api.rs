@@ -143,7 +143,7 @@ pub fn iterator_small_vectors() -> Outcome {
                 }
             }
             if let Some(m) = mismatch {
-                return Err(m);
+                return Err(m.into());
             }
         }
     }
@@ -323,7 +323,7 @@ pub fn attach_pidfd() -> Outcome {
     let not_a_pidfd = std::fs::File::open("/dev/null").map_err(|e| e.to_string())?;
     match dev.attach_pidfd(not_a_pidfd.as_fd()) {
         Err(e) if e.errno() == libc::EBADF => Ok(()),
-        other => Err(format!("attach of /dev/null: {other:?}, want EBADF")),
+        other => Err(format!("attach of /dev/null: {other:?}, want EBADF").into()),
     }
 }
 
@@ -374,7 +374,7 @@ pub fn cli() -> Outcome {
     let text = run_pmscan(&["--json", "--pid", &pid])?;
     let json = json::parse(&text).map_err(|e| format!("pmscan JSON: {e}\n{text}"))?;
     let json::Value::Array(items) = json else {
-        return Err(format!("pmscan JSON is not an array:\n{text}"));
+        return Err(format!("pmscan JSON is not an array:\n{text}").into());
     };
     let mut got = Vec::new();
     let mut mappings = Vec::new();

@@ -361,7 +361,7 @@ pub fn random_calls() -> Outcome {
         started.elapsed().as_secs_f64()
     );
     if !mismatches.is_empty() {
-        return Err(mismatches.join("\n"));
+        return Err(mismatches.join("\n").into());
     }
     // The test has teeth: many calls found something, and every state the
     // layout is meant to produce was met (no wp-async here).

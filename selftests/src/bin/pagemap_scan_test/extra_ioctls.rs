@@ -23,7 +23,7 @@ const UNPRIVILEGED: u32 = 4242;
 /// Becomes uid/gid [`UNPRIVILEGED`] without supplementary groups, and stays
 /// dumpable (changing uid clears it) so that processes of the same uid may
 /// ptrace-read this one and its children, as for any user's processes.
-fn drop_privileges() -> Outcome {
+fn drop_privileges() -> Result<(), String> {
     let (uid, gid) = (Uid::from_raw(UNPRIVILEGED), Gid::from_raw(UNPRIVILEGED));
     setgroups(&[]).map_err(|e| format!("setgroups: {e}"))?;
     setresgid(gid, gid, gid).map_err(|e| format!("setresgid: {e}"))?;
@@ -93,7 +93,7 @@ impl Target {
     }
 
     /// Lets it exit; reaps it if `reap`, else leaves a zombie.
-    fn exit(&mut self, reap: bool) -> Outcome {
+    fn exit(&mut self, reap: bool) -> Result<(), String> {
         drop(self.go.take());
         if reap {
             let status = waitpid(self.pid, None).map_err(|e| format!("waitpid: {e}"))?;

@@ -157,7 +157,7 @@ fn kill_mid_scan<K>(
     };
     drop(tx);
     let msg = read_all(&rx);
-    let outcome = (|| {
+    let outcome = (|| -> Result<(), String> {
         let fd: i32 = msg.parse().map_err(|_| format!("child: {msg}"))?;
         match how {
             Scan::Blocked => {
@@ -280,12 +280,12 @@ pub fn vector_read_only_or_unmapped() -> Outcome {
 }
 
 /// `mprotect` of pages `[first, first + pages)` of `m`.
-fn protect_range(m: &Mapping, first: usize, pages: usize, prot: i32) -> Outcome {
+fn protect_range(m: &Mapping, first: usize, pages: usize, prot: i32) -> Result<(), String> {
     mprotect(m.page(first), pages * PAGE, prot)
 }
 
 /// `mprotect` of `[addr, addr + len)`, inside a mapping of the caller's.
-fn mprotect(addr: u64, len: usize, prot: i32) -> Outcome {
+fn mprotect(addr: u64, len: usize, prot: i32) -> Result<(), String> {
     // SAFETY: changes the protection of memory the caller owns and does not
     // reference through Rust while it is protected.
     let r = unsafe { libc::mprotect(addr as *mut libc::c_void, len, prot) };
@@ -343,7 +343,7 @@ pub fn vector_revoked_by_another_thread() -> Outcome {
             match reply.ret {
                 Ok(4096) => finished += 1,
                 Err(Errno::EFAULT) => faulted += 1,
-                _ => return Err(format!("{ctx}: want 4096 regions or EFAULT")),
+                _ => return Err(format!("{ctx}: want 4096 regions or EFAULT").into()),
             }
             // Compared by bytes: the copy stops at a page boundary, which may
             // cut an entry in two.

@@ -9,7 +9,7 @@ use nix::unistd::{fork, pipe, read, write, ForkResult};
 use pagemap_scan_selftests::ensure;
 use pagemap_scan_selftests::mem::Mapping;
 use pagemap_scan_selftests::scanner::{arg, Reply, Scanner};
-use pagemap_scan_selftests::tap::Outcome;
+use pagemap_scan_selftests::tap::{Failure, Outcome};
 use pagemap_scan_selftests::uapi::*;
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -37,7 +37,7 @@ pub fn in_child(body: impl FnOnce() -> Outcome) -> Outcome {
             drop(rx);
             let msg = match body() {
                 Ok(()) => String::new(),
-                Err(e) => e,
+                Err(Failure::Fail(e) | Failure::Skip(e)) => e,
             };
             let _ = write(&tx, msg.as_bytes());
             // SAFETY: leave without running the parent's atexit handlers or destructors.

@@ -65,7 +65,9 @@ fn expect(
 
 /// All of `area`, every category but soft-dirty and wp-allowed.
 fn all(what: &str, area: &Area, want: &[(usize, usize, u64)]) -> Outcome {
-    expect(what, area, (0, area.pages()), arg(0, 0, 0, RETURN), want).map(drop)
+    expect(what, area, (0, area.pages()), arg(0, 0, 0, RETURN), want)
+        .map(drop)
+        .map_err(Into::into)
 }
 
 /// Checks that a call limited by `max_pages` stopped at page `want`.
@@ -132,6 +134,7 @@ pub fn anon_private() -> Outcome {
         &[(0, 512, W)],
     )
     .map(drop)
+    .map_err(Into::into)
 }
 
 pub fn shmem() -> Outcome {
@@ -162,6 +165,7 @@ pub fn shmem() -> Outcome {
         &[(0, 4, PW | F)],
     )
     .map(drop)
+    .map_err(Into::into)
 }
 
 pub fn memfd_private_and_shared() -> Outcome {
@@ -193,6 +197,7 @@ pub fn memfd_private_and_shared() -> Outcome {
         &[(2, 3, PW)],
     )
     .map(drop)
+    .map_err(Into::into)
 }
 
 pub fn thp() -> Outcome {
@@ -271,7 +276,9 @@ pub fn hugetlb_map() -> Outcome {
         category_inverted: P,
         ..arg(0, 0, P | H, RETURN)
     };
-    expect("not present", &area, (0, 1536), absent, &[(1024, 1536, H)]).map(drop)
+    expect("not present", &area, (0, 1536), absent, &[(1024, 1536, H)])
+        .map(drop)
+        .map_err(Into::into)
 }
 
 pub fn hugetlb_memfd() -> Outcome {
@@ -295,7 +302,9 @@ pub fn hugetlb_memfd() -> Outcome {
         &[(0, 512, PW | H | F), (512, 1024, PW | H)],
     )?;
     let a = arg(0, 0, 0, RETURN);
-    expect("inside a page", &shared, (3, 7), a, &[(3, 7, PW | H | F)]).map(drop)
+    expect("inside a page", &shared, (3, 7), a, &[(3, 7, PW | H | F)])
+        .map(drop)
+        .map_err(Into::into)
 }
 
 pub fn hugetlb_shm() -> Outcome {
@@ -344,6 +353,7 @@ pub fn swapped() -> Outcome {
         &[(0, 1, S), (1, 2, P), (2, 4, S), (4, 16, P)],
     )
     .map(drop)
+    .map_err(Into::into)
 }
 
 pub fn soft_dirty() -> Outcome {
@@ -379,6 +389,7 @@ pub fn soft_dirty() -> Outcome {
         &[(0, 1, SD | P), (1, 8, SD)],
     )
     .map(drop)
+    .map_err(Into::into)
 }
 
 pub fn prot_none_gaps_and_many_vmas() -> Outcome {

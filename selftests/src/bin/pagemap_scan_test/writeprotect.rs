@@ -357,7 +357,7 @@ pub fn concurrent_writers() -> Outcome {
                 })
             })
             .collect();
-        let mut round = |last: bool| -> Outcome {
+        let mut round = |last: bool| -> Result<(), String> {
             clock.fetch_add(1, Ordering::SeqCst);
             let (r, v) = dev.regions(
                 wp(m.start(), m.end(), PAGE_IS_WRITTEN, PAGE_IS_WRITTEN),
