@@ -1,14 +1,19 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-#   make check     host tests, module build (warnings are errors, clippy), VM tests
-#   make check-debug  the same on a KASAN/lockdep/DEBUG_VM/kmemleak kernel, longer stress
-#   make demo      build everything, boot the VM, load the module, show a real call
-#   make kernel    build (or reuse) the cached Rust-enabled test kernel
-#   make module    build pagemap_scan.ko against $(KDIR)
-#   make bench     boot the VM twice (wall time, QEMU icount) and benchmark the
-#                  module against the C ioctl and pagemap reads: bench-results/
-#   make install   install the module, the UAPI header and the udev rule
-#                  (DESTDIR=, INSTALL_MOD_PATH=, AUTOLOAD=1); make uninstall undoes it
+#   make check       host tests, module build (warnings are errors), VM tests, on
+#                    Debian's stock kernel (scripts/debian-kernel.conf): its image
+#                    as shipped, the module built by Debian's compilers
+#   make check-6.12  the same on the self-built Linux 6.12 test kernel
+#   make check-debug the same on a KASAN/lockdep/DEBUG_VM/kmemleak kernel built
+#                    from Debian's source, longer stress
+#   make demo        build everything, boot the VM, load the module, show a real call
+#   make kernel      prepare (or reuse) the kernel: PMS_KERNEL=debian (default),
+#                    6.12 or debug
+#   make module      build pagemap_scan.ko for that kernel (or for KDIR=)
+#   make bench       boot the VM twice (wall time, QEMU icount) and benchmark the
+#                    module against the C ioctl and pagemap reads: bench-results/
+#   make install     install the module, the UAPI header and the udev rule
+#                    (DESTDIR=, INSTALL_MOD_PATH=, AUTOLOAD=1); make uninstall undoes it
 #
 # KDIR=/path/to/a/Rust-enabled/kernel/build builds against your own kernel.
 
@@ -16,38 +21,31 @@ ifneq ($(KERNELRELEASE),)
 include $(src)/Kbuild
 else
 
-# Set by the user (command line or environment), or the cached test kernel.
-ifeq ($(origin KDIR),undefined)
-KDIR := $(shell scripts/build-kernel.sh --print-kdir 2>/dev/null)
-OWN_KDIR := 1
-endif
+PMS_KERNEL ?= debian
+export PMS_KERNEL
+PMS_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/pagemap_scan
 LLVM ?= 1
-KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM)
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all kernel module build-module clippy build-clippy host-test selftests vm-test check check-debug demo clean
+.PHONY: all kernel module host-test selftests vm-test check check-6.12 check-debug demo clean
 
 all: module selftests
 
-# Only the default KDIR is ours to build; a user's KDIR is taken as it is.
 kernel:
-ifdef OWN_KDIR
-	scripts/build-kernel.sh
-endif
+	scripts/setup.sh
+	scripts/kernel.sh $(PMS_KERNEL) prepare
 
-# The sub-make reads KDIR again: on a fresh machine it exists only now.
-module: kernel
-	$(MAKE) --no-print-directory build-module
-
-build-module:
+KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM)
+ifdef KDIR
+# Your own kernel, taken as it is.
+module:
 	$(KMAKE) modules
-
-# clippy-driver builds the objects too, with the kernel's clippy lints.
-clippy: kernel
-	$(MAKE) --no-print-directory build-clippy
-
-build-clippy:
-	$(KMAKE) CLIPPY=1 modules
+else
+# Built in the cache (for Debian's kernel, in its chroot), then copied here.
+module: kernel
+	scripts/kernel.sh $(PMS_KERNEL) module $(PMS_CACHE)/module-$(PMS_KERNEL)
+	cp $(PMS_CACHE)/module-$(PMS_KERNEL)/pagemap_scan.ko .
+endif
 
 host-test:
 	cargo test --workspace --quiet
@@ -102,13 +100,16 @@ uninstall:
 		$(DESTDIR)$(MODULESLOADDIR)/pagemap_scan.conf
 
 check:
-	scripts/check.sh
+	scripts/check.sh --kernel debian
+
+check-6.12:
+	scripts/check.sh --kernel 6.12
 
 check-debug:
-	scripts/check.sh --debug
+	scripts/check.sh --kernel debug
 
 clean:
-	-$(KMAKE) clean
+	rm -f pagemap_scan.ko
 	cargo clean
 
 endif

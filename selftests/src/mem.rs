@@ -71,12 +71,17 @@ impl Mapping {
 
     /// Private anonymous read-write memory of `pages` pages, untouched.
     pub fn anon(pages: usize) -> Result<Mapping, String> {
-        Mapping::new(
+        let m = Mapping::new(
             pages * PAGE,
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
             -1,
-        )
+        )?;
+        // 4 KiB pages whatever the THP default ("always" on a distribution).
+        // SAFETY: advice on our own mapping.
+        let r = unsafe { libc::madvise(m.addr.cast(), m.len, libc::MADV_NOHUGEPAGE) };
+        nix::errno::Errno::result(r).map_err(|e| format!("MADV_NOHUGEPAGE: {e}"))?;
+        Ok(m)
     }
 
     /// First address.

@@ -16,10 +16,15 @@ use pagemap_scan_selftests::ensure;
 use pagemap_scan_selftests::layout::{clear_soft_dirty, Area, Kind, HUGE_PAGES};
 use pagemap_scan_selftests::mem::PAGE;
 use pagemap_scan_selftests::rng::{self, Rng};
-use pagemap_scan_selftests::scanner::{arg, Scanner};
+use pagemap_scan_selftests::scanner::{arg, kernel_abi, Scanner};
+use pagemap_scan_selftests::uffd::Uffd;
 use pagemap_scan_selftests::tap::Outcome;
 use pagemap_scan_selftests::uapi::*;
 use std::time::Instant;
+
+/// `madvise` advice of Linux 6.13 on (not in this libc yet).
+const MADV_GUARD_INSTALL: i32 = 102;
+const MADV_GUARD_REMOVE: i32 = 103;
 
 const DEFAULT_SEED: u64 = 0xd1ff;
 const DEFAULT_CALLS: u64 = 10_000;
@@ -43,12 +48,16 @@ const UNTOUCHED: PageRegion = PageRegion {
 /// The random memory.
 struct Layout {
     area: Area,
+    /// Registers some slots for wp-async write-protection (7.3 reports
+    /// `PAGE_IS_WRITTEN` there only), as Wine does.
+    uffd: Uffd,
 }
 
 impl Layout {
     fn new(r: &mut Rng) -> Result<Layout, String> {
         let mut layout = Layout {
             area: Area::new(SLOTS * SLOT)?,
+            uffd: Uffd::wp_async()?,
         };
         for slot in 1..SLOTS - 1 {
             layout.fill(slot, r);
@@ -65,6 +74,11 @@ impl Layout {
         if self.area.place(first, kind, pages).is_err() {
             let _ = self.area.place(first, Kind::Anon, pages);
         }
+        if r.one_in(3) {
+            // Registration fails on what it cannot protect; the slot stays as it is.
+            let (start, len) = (self.area.page(first), (pages * PAGE) as u64);
+            let _ = self.uffd.register_wp(start, len);
+        }
         self.stir(slot, r);
         if r.one_in(10) {
             let (first, pages) = run(slot, r);
@@ -73,12 +87,15 @@ impl Layout {
     }
 
     /// Random changes of page state in `slot`: faults, zaps, page-outs,
-    /// protection. Failures (a PROT_NONE or hugetlb range, say) are fine.
+    /// protection, guard regions (7.3). Failures (a PROT_NONE or hugetlb
+    /// range, a kernel without guard regions, say) are fine.
     fn stir(&self, slot: usize, r: &mut Rng) {
         for _ in 0..2 + r.below(8) {
             let (first, pages) = run(slot, r);
             let a = &self.area;
-            let _ = match r.below(9) {
+            let _ = match r.below(11) {
+                9 => a.advise(first, pages, MADV_GUARD_INSTALL),
+                10 => a.advise(first, pages, MADV_GUARD_REMOVE),
                 0..=2 => a.write(first, pages),
                 3 => a.read(first, pages),
                 4 => a.advise(first, pages, libc::MADV_DONTNEED),
@@ -179,11 +196,13 @@ impl Layout {
     }
 }
 
-/// Category masks `[inverted, mask, anyof, return]`: half of the time what
-/// real callers ask, else random bits (a required WPALLOWED matches nothing
-/// here, so one or two required bits at most).
+/// Category masks `[inverted, mask, anyof, return]` of the running kernel's
+/// categories: half of the time what real callers ask, else random bits (one
+/// or two required bits at most, or little would match).
 fn masks(r: &mut Rng) -> [u64; 4] {
-    const ALL: u64 = PM_SCAN_CATEGORIES;
+    let all = kernel_abi().categories;
+    // The number of category bits: 8 (6.12) or 10 (7.3).
+    let bits = u64::from(64 - all.leading_zeros());
     const P: u64 = PAGE_IS_PRESENT;
     const S: u64 = PAGE_IS_SWAPPED;
     const ZF: u64 = PAGE_IS_PFNZERO | PAGE_IS_FILE;
@@ -193,27 +212,29 @@ fn masks(r: &mut Rng) -> [u64; 4] {
             [0, PAGE_IS_WRITTEN, 0, PAGE_IS_WRITTEN],
             // CRIU's pre-dump.
             [ZF, ZF, P | S, P | S | PAGE_IS_SOFT_DIRTY],
-            [0, 0, 0, ALL],
-            [0, P, 0, ALL],
-            [P, P, 0, ALL],
-            [0, S, 0, ALL],
-            [0, PAGE_IS_SOFT_DIRTY, 0, ALL],
-            [0, PAGE_IS_HUGE, 0, ALL],
-            [0, PAGE_IS_FILE, 0, ALL],
-            [0, PAGE_IS_PFNZERO, 0, ALL],
+            [0, 0, 0, all],
+            [0, P, 0, all],
+            [P, P, 0, all],
+            [0, S, 0, all],
+            [0, PAGE_IS_SOFT_DIRTY, 0, all],
+            [0, PAGE_IS_HUGE, 0, all],
+            [0, PAGE_IS_FILE, 0, all],
+            [0, PAGE_IS_PFNZERO, 0, all],
+            [0, PAGE_IS_WPALLOWED, 0, all],
+            [0, PAGE_IS_GUARD & all, 0, all],
         ]);
         if r.one_in(3) {
-            m[3] = r.below(256);
+            m[3] = r.below(1 << bits);
         }
         return m;
     }
-    let any = |r: &mut Rng| if r.one_in(2) { 0 } else { r.below(256) };
+    let any = |r: &mut Rng| if r.one_in(2) { 0 } else { r.below(1 << bits) };
     let required = match r.below(3) {
         0 => 0,
-        1 => 1 << r.below(8),
-        _ => 1 << r.below(8) | 1 << r.below(8),
+        1 => 1 << r.below(bits),
+        _ => 1 << r.below(bits) | 1 << r.below(bits),
     };
-    let ret = if r.one_in(4) { ALL } else { any(r) };
+    let ret = if r.one_in(4) { all } else { any(r) };
     [any(r), required, any(r), ret]
 }
 
@@ -364,8 +385,8 @@ pub fn random_calls() -> Outcome {
         return Err(mismatches.join("\n").into());
     }
     // The test has teeth: many calls found something, and every state the
-    // layout is meant to produce was met (no wp-async here).
-    let want = PM_SCAN_CATEGORIES & !PAGE_IS_WPALLOWED;
+    // layout is meant to produce was met (read-write protection aside).
+    let want = kernel_abi().categories & !PAGE_IS_ACCESSED;
     ensure!(
         calls < BATCH || (found * 5 >= done && seen == want),
         "{found} of {done} calls found regions; categories seen {seen:#x}, want {want:#x}"

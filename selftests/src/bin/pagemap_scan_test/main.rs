@@ -59,7 +59,7 @@ const TESTS: &[Test] = &[
     ("attach: not a pidfd gives EBADF", extra_ioctls::attach_needs_a_pidfd),
     ("API: regions iterator, small vectors and max_pages, equals one C call", api::iterator_small_vectors),
     ("API: regions iterator with GET+WP equals one C call (twins)", api::iterator_write_protect),
-    ("API: features() lists categories 0xff, flags 3, ioctls 3", api::features),
+    ("API: features() lists the C ioctl's categories, flags 3, ioctls 3", api::features),
     ("API: attach_pidfd() scans the child as /proc/PID/pagemap; EBADF", api::attach_pidfd),
     ("pmscan --json --pid: the child's regions, device equals --proc", api::cli),
 ];

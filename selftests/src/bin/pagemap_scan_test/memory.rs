@@ -3,29 +3,59 @@
 //! Every kind of memory, scanned through the device and through the C ioctl
 //! with the same argument: return, errno, `walk_end` and every region must be
 //! equal, and must be the regions the C semantics give, written out here.
+//!
+//! The running kernel's C semantics: `w()` is `PAGE_IS_WRITTEN` where a page
+//! of a VMA not registered with userfaultfd is reported written (6.12), 0
+//! where it is not (7.3); expected regions are merged as the C ioctl merges
+//! them (equal categories, adjacent).
 
 use pagemap_scan_selftests::ensure;
 use pagemap_scan_selftests::layout::{clear_soft_dirty, memfd, Area, Kind, HUGE, HUGE_PAGES};
 use pagemap_scan_selftests::mem::PAGE;
-use pagemap_scan_selftests::scanner::{arg, both, Reply, Scanner};
+use pagemap_scan_selftests::scanner::{
+    arg, both, kernel_abi, written_in_plain_vma, Reply, Scanner,
+};
+use pagemap_scan_selftests::uffd::Uffd;
 use pagemap_scan_selftests::tap::Outcome;
 use pagemap_scan_selftests::uapi::*;
 use std::os::fd::AsFd;
 
-const W: u64 = PAGE_IS_WRITTEN;
 const P: u64 = PAGE_IS_PRESENT;
-const PW: u64 = P | W;
 const F: u64 = PAGE_IS_FILE;
 const H: u64 = PAGE_IS_HUGE;
 const Z: u64 = PAGE_IS_PFNZERO;
 const S: u64 = PAGE_IS_SWAPPED;
 const SD: u64 = PAGE_IS_SOFT_DIRTY;
-/// Reported categories: all but soft-dirty (a new VMA is soft-dirty as a
-/// whole) and wp-allowed (no userfaultfd here).
-const RETURN: u64 = PM_SCAN_CATEGORIES & !SD & !PAGE_IS_WPALLOWED;
+/// Reported categories: all the running kernel's but soft-dirty (a new VMA
+/// is soft-dirty as a whole) and wp-allowed (no userfaultfd here).
+fn ret() -> u64 {
+    kernel_abi().categories & !SD & !PAGE_IS_WPALLOWED
+}
+
+/// `PAGE_IS_WRITTEN` of a page without the uffd bit in a plain VMA (6.12), or 0 (7.3).
+fn w() -> u64 {
+    written_in_plain_vma()
+}
+
+/// A present page without the uffd bit in a plain VMA.
+fn pw() -> u64 {
+    P | w()
+}
 
 /// Regions in pages from an area's base: `(first, end, categories)`.
 type Regions = Vec<(usize, usize, u64)>;
+
+/// `regions` with adjacent ones of equal categories merged, as C reports them.
+fn merged(regions: &[(usize, usize, u64)]) -> Regions {
+    let mut out: Regions = Vec::new();
+    for &r in regions {
+        match out.last_mut() {
+            Some(last) if last.1 == r.0 && last.2 == r.2 => last.1 = r.1,
+            _ => out.push(r),
+        }
+    }
+    out
+}
 
 fn relative(area: &Area, regions: &[PageRegion]) -> Regions {
     let page = |addr: u64| ((addr - area.base()) / PAGE as u64) as usize;
@@ -53,6 +83,7 @@ fn expect(
     };
     let (reply, regions) = both(&dev, &proc, a, 64).map_err(|e| format!("{what}: {e}"))?;
     let got = relative(area, &regions);
+    let want = merged(want);
     ensure!(got == want, "{what}: got {got:x?}\n  want {want:x?}");
     ensure!(
         a.max_pages != 0 || reply.walk_end == a.end,
@@ -65,7 +96,7 @@ fn expect(
 
 /// All of `area`, every category but soft-dirty and wp-allowed.
 fn all(what: &str, area: &Area, want: &[(usize, usize, u64)]) -> Outcome {
-    expect(what, area, (0, area.pages()), arg(0, 0, 0, RETURN), want)
+    expect(what, area, (0, area.pages()), arg(0, 0, 0, ret()), want)
         .map(drop)
         .map_err(Into::into)
 }
@@ -92,7 +123,7 @@ pub fn anon_private() -> Outcome {
     all(
         "anon",
         &area,
-        &[(0, 2, PW), (2, 3, PW | Z), (3, 512, W), (512, 1024, 0)],
+        &[(0, 2, pw()), (2, 3, pw() | Z), (3, 512, w()), (512, 1024, 0)],
     )?;
     let present = arg(0, 0, P, P | Z);
     expect(
@@ -116,22 +147,24 @@ pub fn anon_private() -> Outcome {
     )?;
     let anyof = PmScanArg {
         category_anyof_mask: Z | S,
-        ..arg(0, 0, 0, RETURN)
+        ..arg(0, 0, 0, ret())
     };
     expect(
         "zero page or swapped",
         &area,
         (0, 1024),
         anyof,
-        &[(2, 3, PW | Z)],
+        &[(2, 3, pw() | Z)],
     )?;
-    // The PAGE_IS_WRITTEN fast path: every pte of the table, not the hole.
+    // The PAGE_IS_WRITTEN fast path: every pte of the table, not the hole
+    // (6.12); nothing is written in a VMA not registered for uffd-wp (7.3).
+    let written = if w() != 0 { vec![(0, 512, w())] } else { vec![] };
     expect(
         "written, fast path",
         &area,
         (0, 1024),
-        arg(0, 0, W, W),
-        &[(0, 512, W)],
+        arg(0, 0, PAGE_IS_WRITTEN, PAGE_IS_WRITTEN),
+        &written,
     )
     .map(drop)
     .map_err(Into::into)
@@ -147,12 +180,12 @@ pub fn shmem() -> Outcome {
     // Swapped out: a shmem page leaves an empty pte, not a swap entry.
     area.write(3, 2)?;
     area.page_out(3, 2)?;
-    all("shmem", &area, &[(0, 2, PW | F), (2, 16, W)])?;
+    all("shmem", &area, &[(0, 2, pw() | F), (2, 16, w())])?;
     let absent = PmScanArg {
         category_inverted: P,
-        ..arg(0, 0, P, RETURN)
+        ..arg(0, 0, P, ret())
     };
-    expect("not present", &area, (0, 16), absent, &[(2, 16, W)])?;
+    expect("not present", &area, (0, 16), absent, &[(2, 16, w())])?;
     // A read fault maps its neighbours in the page cache too (fault-around):
     // page 2, zapped but still in the file, comes back; page 4, swapped out,
     // does not.
@@ -161,8 +194,8 @@ pub fn shmem() -> Outcome {
         "file pages, one swapped back in",
         &area,
         (0, 16),
-        arg(0, 0, F, RETURN),
-        &[(0, 4, PW | F)],
+        arg(0, 0, F, ret()),
+        &[(0, 4, pw() | F)],
     )
     .map(drop)
     .map_err(Into::into)
@@ -180,11 +213,11 @@ pub fn memfd_private_and_shared() -> Outcome {
     private.read(0, 2)?;
     // A private, anonymous copy.
     private.write(2, 1)?;
-    all("memfd shared", &shared, &[(0, 1, PW | F), (1, 16, W)])?;
+    all("memfd shared", &shared, &[(0, 1, pw() | F), (1, 16, w())])?;
     all(
         "memfd private",
         &private,
-        &[(0, 2, PW | F), (2, 3, PW), (3, 16, W)],
+        &[(0, 2, pw() | F), (2, 3, pw()), (3, 16, w())],
     )?;
     expect(
         "memfd private, anonymous",
@@ -192,9 +225,9 @@ pub fn memfd_private_and_shared() -> Outcome {
         (0, 16),
         PmScanArg {
             category_inverted: F,
-            ..arg(0, 0, P | F, RETURN)
+            ..arg(0, 0, P | F, ret())
         },
-        &[(2, 3, PW)],
+        &[(2, 3, pw())],
     )
     .map(drop)
     .map_err(Into::into)
@@ -202,7 +235,7 @@ pub fn memfd_private_and_shared() -> Outcome {
 
 pub fn thp() -> Outcome {
     let area = Area::of(Kind::Thp, 4 * HUGE_PAGES)?;
-    let huge = PW | H;
+    let huge = pw() | H;
     // Fully touched: one THP.
     area.write(0, 512)?;
     // Read: the huge zero page.
@@ -219,12 +252,12 @@ pub fn thp() -> Outcome {
         &[
             (0, 512, huge),
             (512, 1024, huge | Z),
-            (1024, 1034, W),
-            (1034, 1536, PW),
+            (1024, 1034, w()),
+            (1034, 1536, pw()),
             (1536, 2048, 0),
         ],
     )?;
-    let a = arg(0, 0, 0, RETURN);
+    let a = arg(0, 0, 0, ret());
     expect("inside a THP", &area, (100, 300), a, &[(100, 300, huge)])?;
     expect(
         "across two THPs",
@@ -258,13 +291,13 @@ pub fn thp() -> Outcome {
 
 pub fn hugetlb_map() -> Outcome {
     let area = Area::of(Kind::Hugetlb, 3 * HUGE_PAGES)?;
-    let huge = PW | H;
+    let huge = pw() | H;
     area.write(0, 1)?;
     // A private read allocates a (zeroed, anonymous) page too: no zero page.
     area.read(HUGE_PAGES, 1)?;
     // The third is an empty entry in an existing table: huge, nothing else.
     all("MAP_HUGETLB", &area, &[(0, 1024, huge), (1024, 1536, H)])?;
-    let a = arg(0, 0, 0, RETURN);
+    let a = arg(0, 0, 0, ret());
     expect("inside a page", &area, (1, 3), a, &[(1, 3, huge)])?;
     let cut = PmScanArg {
         max_pages: 700,
@@ -274,7 +307,7 @@ pub fn hugetlb_map() -> Outcome {
     walk_end("max_pages", &area, r, 700)?;
     let absent = PmScanArg {
         category_inverted: P,
-        ..arg(0, 0, P | H, RETURN)
+        ..arg(0, 0, P | H, ret())
     };
     expect("not present", &area, (0, 1536), absent, &[(1024, 1536, H)])
         .map(drop)
@@ -294,15 +327,15 @@ pub fn hugetlb_memfd() -> Outcome {
     all(
         "MFD_HUGETLB shared",
         &shared,
-        &[(0, 512, PW | H | F), (512, 1024, H)],
+        &[(0, 512, pw() | H | F), (512, 1024, H)],
     )?;
     all(
         "MFD_HUGETLB private",
         &private,
-        &[(0, 512, PW | H | F), (512, 1024, PW | H)],
+        &[(0, 512, pw() | H | F), (512, 1024, pw() | H)],
     )?;
-    let a = arg(0, 0, 0, RETURN);
-    expect("inside a page", &shared, (3, 7), a, &[(3, 7, PW | H | F)])
+    let a = arg(0, 0, 0, ret());
+    expect("inside a page", &shared, (3, 7), a, &[(3, 7, pw() | H | F)])
         .map(drop)
         .map_err(Into::into)
 }
@@ -313,12 +346,12 @@ pub fn hugetlb_shm() -> Outcome {
     all(
         "SHM_HUGETLB",
         &area,
-        &[(0, 512, PW | H | F), (512, 1024, H)],
+        &[(0, 512, pw() | H | F), (512, 1024, H)],
     )?;
-    let a = arg(0, 0, F, RETURN);
-    expect("inside a page", &area, (3, 7), a, &[(3, 7, PW | H | F)])?;
+    let a = arg(0, 0, F, ret());
+    expect("inside a page", &area, (3, 7), a, &[(3, 7, pw() | H | F)])?;
     let cut = PmScanArg { max_pages: 1, ..a };
-    let r = expect("max_pages 1", &area, (0, 1024), cut, &[(0, 1, PW | H | F)])?;
+    let r = expect("max_pages 1", &area, (0, 1024), cut, &[(0, 1, pw() | H | F)])?;
     walk_end("max_pages 1", &area, r, 1)
 }
 
@@ -326,13 +359,13 @@ pub fn swapped() -> Outcome {
     let area = Area::of(Kind::Anon, 16)?;
     area.write(0, 16)?;
     area.page_out(0, 4)?;
-    all("swapped", &area, &[(0, 4, S | W), (4, 16, PW)])?;
+    all("swapped", &area, &[(0, 4, S | w()), (4, 16, pw())])?;
     // Swapped back in by a read.
     area.read(1, 1)?;
     all(
         "one swapped in",
         &area,
-        &[(0, 1, S | W), (1, 2, PW), (2, 4, S | W), (4, 16, PW)],
+        &[(0, 1, S | w()), (1, 2, pw()), (2, 4, S | w()), (4, 16, pw())],
     )?;
     expect(
         "swapped only",
@@ -410,13 +443,13 @@ pub fn prot_none_gaps_and_many_vmas() -> Outcome {
     all(
         "gaps and VMAs",
         &area,
-        &[(0, 20, PW), (22, 40, PW), (40, 44, W), (44, 64, PW)],
+        &[(0, 20, pw()), (22, 40, pw()), (40, 44, w()), (44, 64, pw())],
     )?;
     // One region of room: the walk stops at the next region, past the hole.
     let (dev, proc) = Scanner::pair()?;
-    let (r, v) = both(&dev, &proc, arg(area.base(), area.end(), 0, RETURN), 1)?;
+    let (r, v) = both(&dev, &proc, arg(area.base(), area.end(), 0, ret()), 1)?;
     ensure!(
-        relative(&area, &v) == [(0, 20, PW)],
+        relative(&area, &v) == [(0, 20, pw())],
         "vec_len 1: {:x?}",
         relative(&area, &v)
     );
@@ -569,15 +602,23 @@ pub fn criu_predump_loop() -> Outcome {
 
 /// Wine's GetWriteWatch without write-protection: the written pages, in
 /// vectors of `vec_len` and at most the caller's `buffer` of pages, over 342
-/// two-page regions between holes.
+/// two-page regions between holes. As Wine, in a VMA registered for uffd-wp
+/// (7.3 reports written pages only there), with nothing protected yet.
 pub fn wine_get_loop() -> Outcome {
     let mut area = Area::of(Kind::Anon, 1024)?;
+    let uffd = Uffd::wp_async()?;
+    uffd.register_wp(area.base(), area.end() - area.base())?;
     area.write(0, 1024)?;
     for i in (2..1024).step_by(3) {
         area.unmap(i, 1)?;
     }
     let written: Vec<usize> = (0..1024).filter(|i| i % 3 != 2).collect();
-    let watch = arg(area.base(), area.end(), W, W);
+    let watch = arg(
+        area.base(),
+        area.end(),
+        PAGE_IS_WRITTEN,
+        PAGE_IS_WRITTEN,
+    );
     for (vec_len, buffer, want_calls) in [(256, 600, 2), (256, 4096, 2), (4, 40, 5)] {
         let (found, calls) = walk(&area, watch, vec_len, Some(buffer))?;
         let pages: Vec<usize> = found.iter().flat_map(|r| r.0..r.1).collect();

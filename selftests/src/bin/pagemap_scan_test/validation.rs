@@ -7,7 +7,7 @@
 use nix::errno::Errno;
 use pagemap_scan_selftests::ensure;
 use pagemap_scan_selftests::mem::{Mapping, PAGE};
-use pagemap_scan_selftests::scanner::{arg, Reply, Scanner};
+use pagemap_scan_selftests::scanner::{arg, kernel_abi, Reply, Scanner};
 use pagemap_scan_selftests::tap::Outcome;
 use pagemap_scan_selftests::uapi::*;
 
@@ -137,12 +137,12 @@ fn cases() -> Vec<Case> {
         ),
         c(
             "unknown category in category_inverted",
-            |_, a| a.category_inverted = 1 << 8,
+            |_, a| a.category_inverted = 1 << 10,
             EINVAL,
         ),
         c(
             "unknown category in category_mask",
-            |_, a| a.category_mask = 1 << 9,
+            |_, a| a.category_mask = 1 << 11,
             EINVAL,
         ),
         c(
@@ -316,7 +316,7 @@ pub fn valid_args() -> Outcome {
             found(
                 "all categories inverted",
                 |_, a| {
-                    a.category_inverted = PM_SCAN_CATEGORIES;
+                    a.category_inverted = kernel_abi().categories;
                     a.category_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED
                 },
                 1,

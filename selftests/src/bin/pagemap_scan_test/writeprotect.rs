@@ -11,7 +11,7 @@ use pagemap_scan_selftests::ensure;
 use pagemap_scan_selftests::layout::{self, Area, Kind};
 use pagemap_scan_selftests::mem::{Mapping, PAGE};
 use pagemap_scan_selftests::rng::Rng;
-use pagemap_scan_selftests::scanner::{arg, Reply, Scanner};
+use pagemap_scan_selftests::scanner::{arg, kernel_abi, Reply, Scanner};
 use pagemap_scan_selftests::tap::Outcome;
 use pagemap_scan_selftests::uapi::*;
 use pagemap_scan_selftests::uffd::Uffd;
@@ -102,7 +102,7 @@ fn both(t: &Twin, a: PmScanArg, vec_len: usize, what: &str) -> Result<Relative, 
 /// The WP state of both regions read by the same (C) scanner: must be equal.
 fn same_state(t: &Twin, what: &str) -> Result<Relative, String> {
     let proc = Scanner::proc().map_err(|e| e.to_string())?;
-    let all = arg(0, t.len, 0, PM_SCAN_CATEGORIES);
+    let all = arg(0, t.len, 0, kernel_abi().categories);
     let a = relative(&proc, t.bases[0], all, 4096);
     let b = relative(&proc, t.bases[1], all, 4096);
     ensure!(
@@ -193,7 +193,7 @@ fn twin_kind(kind: Kind) -> Outcome {
     }
     let generic = PmScanArg {
         category_anyof_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_WRITTEN,
-        ..wp(0, len, PAGE_IS_WRITTEN, PM_SCAN_CATEGORIES)
+        ..wp(0, len, PAGE_IS_WRITTEN, kernel_abi().categories)
     };
     both(&t, generic, 64, "generic GET+WP")?;
     same_state(&t, "after generic GET+WP")?;
