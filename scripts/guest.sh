@@ -94,6 +94,12 @@ demo)
 	} >>"$res/demo.txt" 2>&1
 	rmmod pagemap_scan
 	;;
+# >>> ibt: the loaded module's code for scripts/ibt-check.sh (guest-ibt.sh)
+ibt)
+	scripts/guest-ibt.sh "$res" || note "guest-ibt.sh failed: $(tail -3 "$res/ibt.err")"
+	rmmod pagemap_scan
+	;;
+# <<< ibt
 bench)
 	# 512 MiB of hugetlb for its hugetlb workload.
 	echo 256 >/proc/sys/vm/nr_hugepages

@@ -132,6 +132,14 @@ if [ "$mode" = demo ]; then
 	exit 0
 fi
 
+# >>> ibt: vm-run.sh ibt (scripts/ibt-check.sh): judge the dump of the loaded module
+if [ "$mode" = ibt ]; then
+	"$here/ibt-check.sh" "$res" "$ko"
+	status=$?
+	[ -z "$splats" ] || { echo "$splats"; die "vm: kernel splat in dmesg"; }
+	exit $status
+fi
+# <<< ibt
 cat "$res/tap.txt"
 fail=0
 totals=$(grep '^# Totals:' "$res/tap.txt") || { echo "vm: no TAP totals"; fail=1; }
