@@ -20,6 +20,10 @@
 /// The `endbr64` instruction.
 pub const ENDBR64: [u8; 4] = [0xf3, 0x0f, 0x1e, 0xfa];
 
+/// What the kernel writes over an `ENDBR64` it seals (`gen_endbr_poison()`):
+/// `nopl -42(%rax)` since 6.15, `osp nopl (%rax)` before (6.12).
+pub const ENDBR_POISON: [[u8; 4]; 2] = [[0x0f, 0x1f, 0x40, 0xd6], [0x66, 0x0f, 0x1f, 0x00]];
+
 /// The control-flow protection in force on the running kernel, and where
 /// its text is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,10 +71,11 @@ impl CallPolicy {
 
 /// The entry of a function given where a kprobe on it landed.
 ///
-/// x86 kprobes skip a leading `ENDBR64` (`arch_adjust_kprobe_addr`), so the
-/// entry is four bytes earlier when those bytes are one.
+/// x86 kprobes skip a leading `ENDBR64` (`arch_adjust_kprobe_addr`), sealed
+/// or not (`is_endbr()` accepts the poison), so the entry is four bytes
+/// earlier when those bytes are either.
 pub fn entry_from_probe(probe_addr: u64, before: [u8; 4]) -> u64 {
-    if before == ENDBR64 {
+    if before == ENDBR64 || ENDBR_POISON.contains(&before) {
         probe_addr - 4
     } else {
         probe_addr
@@ -82,7 +87,7 @@ mod tests {
     use super::*;
 
     /// What the kernel writes over a sealed `ENDBR64` (`poison_endbr`).
-    const SEALED: [u8; 4] = [0x0f, 0x1f, 0x40, 0xd6];
+    const SEALED: [u8; 4] = ENDBR_POISON[0];
     const PUSH_RBP: [u8; 4] = [0x55, 0x48, 0x89, 0xe5];
     const TEXT: (u64, u64) = (0xffff_ffff_8100_0000, 0xffff_ffff_8200_0000);
     const IN: u64 = 0xffff_ffff_8123_4560;
@@ -154,7 +159,11 @@ mod tests {
     #[test]
     fn probe_address_steps_back_over_endbr() {
         assert_eq!(entry_from_probe(0x1004, ENDBR64), 0x1000);
-        assert_eq!(entry_from_probe(0x1000, SEALED), 0x1000);
+        // A sealed ENDBR is skipped too: kallsyms_lookup_name's on Debian's 7.3.
+        for sealed in ENDBR_POISON {
+            assert_eq!(entry_from_probe(0x1004, sealed), 0x1000);
+        }
+        assert_eq!(entry_from_probe(0x1000, PUSH_RBP), 0x1000);
         assert_eq!(entry_from_probe(0x1000, [0xcc; 4]), 0x1000);
     }
 }
