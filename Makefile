@@ -59,6 +59,12 @@ vm-test: module selftests
 demo: module selftests
 	scripts/vm-run.sh demo
 
+# The loaded module's calls into resolved kernel functions are direct (IBT):
+# boots the VM with the module, shows its patched call sites (internals.rst).
+.PHONY: ibt-check
+ibt-check: module
+	scripts/ibt-check.sh
+
 .PHONY: bench
 bench: module selftests
 	scripts/vm-run.sh bench
