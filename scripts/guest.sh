@@ -44,6 +44,8 @@ note "module: $(modinfo -F vermagic "$PMS_KO" 2>/dev/null); device $(ls -l /dev/
 
 case $mode in
 test)
+	# The loaded module's code, for scripts/ibt-check.sh on the host (needs /proc/kcore).
+	scripts/guest-ibt.sh "$res" 2>/dev/null
 	target/release/pagemap_scan_test >"$res/tap.txt" 2>&1 &
 	pid=$!
 	# A hung test must not hang the VM: say where its threads are, then kill it.

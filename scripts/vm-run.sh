@@ -159,6 +159,18 @@ if [ -f "$res/kmemleak.txt" ]; then
 	echo "vm: kmemleak: $leaks unreferenced objects"
 	[ "$leaks" = 0 ] || { head -40 "$res/kmemleak.txt"; fail=1; }
 fi
+# The calls into resolved kernel functions, as the module's loaded code makes them.
+if [ -f "$res/ibt/sections.txt" ]; then
+	if "$here/ibt-check.sh" "$res" "$ko" >"$res/ibt-check.txt" 2>&1; then
+		echo "vm: ibt-check: ok, $(tail -n 1 "$res/ibt-check.txt" | sed 's/^ibt-check: ok: //')"
+	else
+		cat "$res/ibt-check.txt"
+		echo "vm: ibt-check: FAILED"
+		fail=1
+	fi
+else
+	echo "vm: ibt-check: skipped: $(head -n 1 "$res/ibt.err" 2>/dev/null)"
+fi
 if [ -n "$splats" ]; then
 	echo "vm: kernel splats in dmesg:"
 	echo "$splats"

@@ -241,6 +241,8 @@ pub struct Scanned {
 #[derive(Debug)]
 pub struct Scanner {
     fd: OwnedFd,
+    /// [`Scanner::categories`], asked once.
+    known: OnceLock<Categories>,
 }
 
 impl Scanner {
@@ -280,12 +282,42 @@ impl Scanner {
                 e.raw_os_error().unwrap_or(libc::EIO),
             )
         })?;
-        Ok(Scanner { fd: file.into() })
+        Ok(Scanner::from_fd(file.into()))
     }
 
     /// A scanner on `fd`, which must take `PAGEMAP_SCAN` (calls fail otherwise).
     pub fn from_fd(fd: OwnedFd) -> Scanner {
-        Scanner { fd }
+        Scanner {
+            fd,
+            known: OnceLock::new(),
+        }
+    }
+
+    /// The categories this fd's `PAGEMAP_SCAN` knows: the module's
+    /// ([`Scanner::features`]), or, for a `/proc/PID/pagemap`, those of the
+    /// running kernel's C ioctl, told by whether it accepts Linux 7.3's
+    /// `PAGE_IS_GUARD`. Asked once per scanner.
+    pub fn categories(&self) -> Result<Categories, Error> {
+        if let Some(known) = self.known.get() {
+            return Ok(*known);
+        }
+        let known = match self.features() {
+            Ok(f) => f.categories(),
+            Err(e) if e.errno() == libc::ENOTTY || e.errno() == libc::EINVAL => {
+                let mut probe = Query::new(0..0)
+                    .require(Categories::from_bits_truncate(uapi::PAGE_IS_GUARD))
+                    .arg_for(Categories::EMPTY);
+                match self.scan_into(&mut probe, &mut []) {
+                    Ok(_) => Categories::ALL,
+                    Err(e) if e.errno() == libc::EINVAL => {
+                        Categories::from_bits_truncate(uapi::PM_SCAN_CATEGORIES_6_12)
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(*self.known.get_or_init(|| known))
     }
 
     /// Rebinds this device fd to the address space of the process `pidfd`
@@ -355,7 +387,7 @@ impl Scanner {
     /// # Ok::<(), pagemap_scan::Error>(())
     /// ```
     pub fn scan(&self, query: &Query, vec: &mut [PageRegion]) -> Result<Scanned, Error> {
-        let mut arg = query.arg();
+        let mut arg = query.arg_for(self.categories()?);
         let regions = self.scan_into(&mut arg, vec)?;
         Ok(Scanned {
             regions,
@@ -411,6 +443,10 @@ impl AsFd for Scanner {
 }
 
 impl RawScan for Scanner {
+    fn categories(&self) -> Result<Categories, Error> {
+        Scanner::categories(self)
+    }
+
     fn scan_into(&self, arg: &mut PmScanArg, vec: &mut [PageRegion]) -> Result<usize, Error> {
         arg.size = core::mem::size_of::<PmScanArg>() as u64;
         arg.vec = if vec.is_empty() {

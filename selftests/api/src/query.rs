@@ -25,7 +25,7 @@ use core::ops::Range;
 ///     .any_of(Categories::PRESENT | Categories::SWAPPED)
 ///     .exclude(Categories::PFNZERO | Categories::FILE)
 ///     .report(Categories::PRESENT | Categories::SWAPPED | Categories::SOFT_DIRTY);
-/// let arg = q.arg();
+/// let arg = q.arg_for(Categories::ALL);
 /// assert_eq!(arg.size, 96);
 /// assert_eq!((arg.start, arg.end), (0x10000, 0x20000));
 /// assert_eq!(arg.category_inverted, PAGE_IS_PFNZERO | PAGE_IS_FILE);
@@ -41,8 +41,8 @@ use core::ops::Range;
 ///     .report(Categories::WRITTEN)
 ///     .max_pages(64)
 ///     .write_protect();
-/// assert_eq!(q.arg().flags, PM_SCAN_WP_MATCHING);
-/// assert_eq!(q.arg().max_pages, 64);
+/// assert_eq!(q.arg_for(Categories::ALL).flags, PM_SCAN_WP_MATCHING);
+/// assert_eq!(q.arg_for(Categories::ALL).max_pages, 64);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Query {
@@ -53,12 +53,14 @@ pub struct Query {
     inverted: Categories,
     required: Categories,
     any_of: Categories,
-    reported: Categories,
+    /// `None`: every category the scanner knows.
+    reported: Option<Categories>,
 }
 
 impl Query {
     /// Every page of `range` (`start` must be page aligned; `end` is rounded
-    /// up to a page by the kernel), reporting all categories.
+    /// up to a page by the kernel), reporting every category the scanner
+    /// knows (those of the kernel it runs on).
     pub fn new(range: Range<u64>) -> Query {
         Query {
             start: range.start,
@@ -68,7 +70,7 @@ impl Query {
             inverted: Categories::EMPTY,
             required: Categories::EMPTY,
             any_of: Categories::EMPTY,
-            reported: Categories::ALL,
+            reported: None,
         }
     }
 
@@ -103,7 +105,7 @@ impl Query {
 
     /// Reports exactly `categories` in each region (`return_mask`).
     pub fn report(mut self, categories: Categories) -> Query {
-        self.reported = categories;
+        self.reported = Some(categories);
         self
     }
 
@@ -151,14 +153,16 @@ impl Query {
         self.flags
     }
 
-    /// The categories reported in regions.
-    pub fn reported(&self) -> Categories {
+    /// The categories reported in regions: `None` for every category the
+    /// scanner knows.
+    pub fn reported(&self) -> Option<Categories> {
         self.reported
     }
 
-    /// The argument of one call, without an output vector (`vec` and
-    /// `vec_len` 0; the scanner sets them).
-    pub fn arg(&self) -> PmScanArg {
+    /// The argument of one call to a scanner that knows the categories
+    /// `known` ([`crate::Scanner::categories`]), without an output vector
+    /// (`vec` and `vec_len` 0; the scanner sets them).
+    pub fn arg_for(&self, known: Categories) -> PmScanArg {
         PmScanArg {
             size: core::mem::size_of::<PmScanArg>() as u64,
             flags: self.flags,
@@ -171,14 +175,14 @@ impl Query {
             category_inverted: self.inverted.bits(),
             category_mask: self.required.bits(),
             category_anyof_mask: self.any_of.bits(),
-            return_mask: self.reported.bits(),
+            return_mask: self.reported.unwrap_or(known).bits(),
         }
     }
 }
 
 impl From<Query> for PmScanArg {
     fn from(q: Query) -> PmScanArg {
-        q.arg()
+        q.arg_for(Categories::ALL)
     }
 }
 
@@ -189,7 +193,7 @@ mod tests {
 
     #[test]
     fn default_reports_everything_and_matches_every_page() {
-        let a = Query::new(0x1000..0x3000).arg();
+        let a = Query::new(0x1000..0x3000).arg_for(Categories::ALL);
         assert_eq!(
             a,
             PmScanArg {
@@ -216,7 +220,7 @@ mod tests {
             .check_wpasync()
             .write_protect()
             .max_pages(7);
-        let a = q.arg();
+        let a = q.arg_for(Categories::ALL);
         assert_eq!(
             a.category_mask,
             PAGE_IS_PRESENT | PAGE_IS_WRITTEN | PAGE_IS_PFNZERO
@@ -227,7 +231,7 @@ mod tests {
         assert_eq!(a.flags, PM_SCAN_FLAGS);
         assert_eq!(a.max_pages, 7);
         assert_eq!(q.page_limit(), 7);
-        assert_eq!(q.reported(), Categories::PRESENT);
+        assert_eq!(q.reported(), Some(Categories::PRESENT));
         assert_eq!(PmScanArg::from(q), a);
     }
 
@@ -236,7 +240,7 @@ mod tests {
         let q = Query::new(0..0x1000).require(Categories::FILE);
         let r = q.with_range(0x5000..0x9000);
         assert_eq!(r.range(), 0x5000..0x9000);
-        assert_eq!(r.arg().category_mask, PAGE_IS_FILE);
+        assert_eq!(r.arg_for(Categories::ALL).category_mask, PAGE_IS_FILE);
         assert_eq!(q.range(), 0..0x1000);
     }
 }

@@ -40,11 +40,19 @@ pub trait RawScan {
     /// `vec` (0 and 0 when `vec` is empty): the number of regions written to
     /// `vec`; `arg.walk_end` is written back.
     fn scan_into(&self, arg: &mut PmScanArg, vec: &mut [PageRegion]) -> Result<usize, Error>;
+
+    /// The categories the scanner's `PAGEMAP_SCAN` knows (that of the
+    /// kernel it runs on): what a query reports by default.
+    fn categories(&self) -> Result<Categories, Error>;
 }
 
 impl<T: RawScan + ?Sized> RawScan for &T {
     fn scan_into(&self, arg: &mut PmScanArg, vec: &mut [PageRegion]) -> Result<usize, Error> {
         (**self).scan_into(arg, vec)
+    }
+
+    fn categories(&self) -> Result<Categories, Error> {
+        (**self).categories()
     }
 }
 
@@ -131,7 +139,9 @@ impl<S: RawScan> Regions<S> {
     /// regions (at least 1) per call. Nothing is called before the first
     /// [`Iterator::next`].
     pub fn new(scanner: S, query: &Query, vec_len: usize) -> Regions<S> {
-        let arg = query.arg();
+        // A scanner that cannot say falls back to every category; its first
+        // call then fails as the kernel sees fit.
+        let arg = query.arg_for(scanner.categories().unwrap_or(Categories::ALL));
         let page = page_size();
         Regions {
             scanner,
@@ -272,6 +282,10 @@ mod tests {
     }
 
     impl RawScan for Fake {
+        fn categories(&self) -> Result<Categories, Error> {
+            Ok(Categories::ALL)
+        }
+
         fn scan_into(&self, arg: &mut PmScanArg, vec: &mut [PageRegion]) -> Result<usize, Error> {
             self.calls.borrow_mut().push(*arg);
             if !arg.start.is_multiple_of(P) {
@@ -318,7 +332,7 @@ mod tests {
     /// The regions of one call with a vector larger than any result.
     fn one_call(s: &impl RawScan, q: &Query) -> Vec<Region> {
         let mut vec = vec![PageRegion::default(); 1 << 16];
-        let mut arg = q.arg();
+        let mut arg = q.arg_for(Categories::ALL);
         let n = s.scan_into(&mut arg, &mut vec).unwrap();
         vec[..n].iter().map(|&r| Region::from(r)).collect()
     }
@@ -456,7 +470,7 @@ mod tests {
             .collect();
         let fake = Fake::new(units);
         let q = Query::new(0..700 * P);
-        let mut arg = q.arg();
+        let mut arg = q.arg_for(Categories::ALL);
         let mut vec = vec![PageRegion::default(); 1000];
         assert_eq!(fake.scan_into(&mut arg, &mut vec).unwrap(), 600);
         assert_eq!(arg.walk_end, 512 * P);
@@ -473,6 +487,10 @@ mod tests {
     struct Script(RefCell<Vec<(u64, Vec<PageRegion>, u64)>>);
 
     impl RawScan for Script {
+        fn categories(&self) -> Result<Categories, Error> {
+            Ok(Categories::ALL)
+        }
+
         fn scan_into(&self, arg: &mut PmScanArg, vec: &mut [PageRegion]) -> Result<usize, Error> {
             let mut script = self.0.borrow_mut();
             assert!(!script.is_empty(), "a call too many, at {:#x}", arg.start);

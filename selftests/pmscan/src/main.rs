@@ -422,7 +422,7 @@ mod tests {
         assert!(o.json && !o.proc);
         assert_eq!(o.pid, Some(42));
         assert_eq!(o.vec_len, 3);
-        let a = o.query.arg();
+        let a = o.query.arg_for(pagemap_scan::Categories::ALL);
         assert_eq!(a.flags, pagemap_scan::uapi::PM_SCAN_WP_MATCHING);
         assert_eq!(a.category_mask, 0b100_1010);
         assert_eq!(a.category_anyof_mask, 0b100);

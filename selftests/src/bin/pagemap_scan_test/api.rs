@@ -41,6 +41,11 @@ fn one_c_call(a: PmScanArg) -> Result<Vec<Region>, String> {
     Ok(regions(&v))
 }
 
+/// The categories of the running kernel's C ioctl.
+fn c_categories() -> Categories {
+    Categories::from_bits_truncate(scanner::kernel_abi().categories)
+}
+
 /// All regions of `q` through the API's iterator.
 fn iterate(s: &Scanner, q: &Query, vec_len: usize) -> Result<(Vec<Region>, usize), String> {
     let mut it = s.regions_with_vec(q, vec_len);
@@ -123,7 +128,7 @@ pub fn iterator_small_vectors() -> Outcome {
             // must persist over a second try to count.
             for _ in 0..2 {
                 mismatch = None;
-                let want = one_c_call(q.arg())?;
+                let want = one_c_call(q.arg_for(c_categories()))?;
                 for (name, s) in [("device", &dev), ("proc", &proc)] {
                     for vec_len in VEC_LENS {
                         let (got, calls) = iterate(s, &q, vec_len)?;
@@ -194,7 +199,10 @@ pub fn iterator_write_protect() -> Outcome {
                     .collect()
             };
             let [a, b] = &twin;
-            let want = rel(one_c_call(q.with_range(a.base()..a.end()).arg())?, a.base());
+            let want = rel(
+                one_c_call(q.with_range(a.base()..a.end()).arg_for(c_categories()))?,
+                a.base(),
+            );
             let (got, calls) = iterate(s, &q.with_range(b.base()..b.end()), vec_len)?;
             let got = rel(got, b.base());
             ensure!(
@@ -203,11 +211,19 @@ pub fn iterator_write_protect() -> Outcome {
             );
             // What is still written (not protected) is the same in both.
             let left_a = rel(
-                one_c_call(written.with_range(a.base()..a.end()).arg())?,
+                one_c_call(
+                    written
+                        .with_range(a.base()..a.end())
+                        .arg_for(c_categories()),
+                )?,
                 a.base(),
             );
             let left_b = rel(
-                one_c_call(written.with_range(b.base()..b.end()).arg())?,
+                one_c_call(
+                    written
+                        .with_range(b.base()..b.end())
+                        .arg_for(c_categories()),
+                )?,
                 b.base(),
             );
             ensure!(

@@ -17,9 +17,9 @@ use pagemap_scan_selftests::layout::{clear_soft_dirty, Area, Kind, HUGE_PAGES};
 use pagemap_scan_selftests::mem::PAGE;
 use pagemap_scan_selftests::rng::{self, Rng};
 use pagemap_scan_selftests::scanner::{arg, kernel_abi, Scanner};
-use pagemap_scan_selftests::uffd::Uffd;
 use pagemap_scan_selftests::tap::Outcome;
 use pagemap_scan_selftests::uapi::*;
+use pagemap_scan_selftests::uffd::Uffd;
 use std::time::Instant;
 
 /// `madvise` advice of Linux 6.13 on (not in this libc yet).

@@ -15,9 +15,9 @@ use pagemap_scan_selftests::mem::PAGE;
 use pagemap_scan_selftests::scanner::{
     arg, both, kernel_abi, written_in_plain_vma, Reply, Scanner,
 };
-use pagemap_scan_selftests::uffd::Uffd;
 use pagemap_scan_selftests::tap::Outcome;
 use pagemap_scan_selftests::uapi::*;
+use pagemap_scan_selftests::uffd::Uffd;
 use std::os::fd::AsFd;
 
 const P: u64 = PAGE_IS_PRESENT;
@@ -123,7 +123,12 @@ pub fn anon_private() -> Outcome {
     all(
         "anon",
         &area,
-        &[(0, 2, pw()), (2, 3, pw() | Z), (3, 512, w()), (512, 1024, 0)],
+        &[
+            (0, 2, pw()),
+            (2, 3, pw() | Z),
+            (3, 512, w()),
+            (512, 1024, 0),
+        ],
     )?;
     let present = arg(0, 0, P, P | Z);
     expect(
@@ -158,7 +163,11 @@ pub fn anon_private() -> Outcome {
     )?;
     // The PAGE_IS_WRITTEN fast path: every pte of the table, not the hole
     // (6.12); nothing is written in a VMA not registered for uffd-wp (7.3).
-    let written = if w() != 0 { vec![(0, 512, w())] } else { vec![] };
+    let written = if w() != 0 {
+        vec![(0, 512, w())]
+    } else {
+        vec![]
+    };
     expect(
         "written, fast path",
         &area,
@@ -351,7 +360,13 @@ pub fn hugetlb_shm() -> Outcome {
     let a = arg(0, 0, F, ret());
     expect("inside a page", &area, (3, 7), a, &[(3, 7, pw() | H | F)])?;
     let cut = PmScanArg { max_pages: 1, ..a };
-    let r = expect("max_pages 1", &area, (0, 1024), cut, &[(0, 1, pw() | H | F)])?;
+    let r = expect(
+        "max_pages 1",
+        &area,
+        (0, 1024),
+        cut,
+        &[(0, 1, pw() | H | F)],
+    )?;
     walk_end("max_pages 1", &area, r, 1)
 }
 
@@ -365,7 +380,12 @@ pub fn swapped() -> Outcome {
     all(
         "one swapped in",
         &area,
-        &[(0, 1, S | w()), (1, 2, pw()), (2, 4, S | w()), (4, 16, pw())],
+        &[
+            (0, 1, S | w()),
+            (1, 2, pw()),
+            (2, 4, S | w()),
+            (4, 16, pw()),
+        ],
     )?;
     expect(
         "swapped only",
@@ -613,12 +633,7 @@ pub fn wine_get_loop() -> Outcome {
         area.unmap(i, 1)?;
     }
     let written: Vec<usize> = (0..1024).filter(|i| i % 3 != 2).collect();
-    let watch = arg(
-        area.base(),
-        area.end(),
-        PAGE_IS_WRITTEN,
-        PAGE_IS_WRITTEN,
-    );
+    let watch = arg(area.base(), area.end(), PAGE_IS_WRITTEN, PAGE_IS_WRITTEN);
     for (vec_len, buffer, want_calls) in [(256, 600, 2), (256, 4096, 2), (4, 40, 5)] {
         let (found, calls) = walk(&area, watch, vec_len, Some(buffer))?;
         let pages: Vec<usize> = found.iter().flat_map(|r| r.0..r.1).collect();
