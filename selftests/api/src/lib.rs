@@ -241,6 +241,8 @@ pub struct Scanned {
 #[derive(Debug)]
 pub struct Scanner {
     fd: OwnedFd,
+    /// What its validation accepts, probed at the first scan.
+    accepted: OnceLock<Categories>,
 }
 
 impl Scanner {
@@ -280,12 +282,44 @@ impl Scanner {
                 e.raw_os_error().unwrap_or(libc::EIO),
             )
         })?;
-        Ok(Scanner { fd: file.into() })
+        Ok(Scanner::from_fd(file.into()))
     }
 
     /// A scanner on `fd`, which must take `PAGEMAP_SCAN` (calls fail otherwise).
     pub fn from_fd(fd: OwnedFd) -> Scanner {
-        Scanner { fd }
+        Scanner {
+            fd,
+            accepted: OnceLock::new(),
+        }
+    }
+
+    /// The categories this fd's `PAGEMAP_SCAN` accepts: [`Categories::ALL`]
+    /// on Linux 7.3 (and the module built for it), [`Categories::V6_12`]
+    /// before. Probed once, by an empty scan that asks for all of them.
+    ///
+    /// Every scan reports only these (its `return_mask` is cut to them: a
+    /// kernel never reports a category it does not know), so the default
+    /// "report all" of [`Query::new`] works on both; a category asked for
+    /// in a matching mask that the kernel does not know gives `EINVAL`.
+    pub fn categories(&self) -> Categories {
+        *self.accepted.get_or_init(|| {
+            let mut probe = Query::new(0..0).arg();
+            // SAFETY: `probe` is a valid, writable `pm_scan_arg` without a
+            // vector: the kernel only validates it.
+            let ret = unsafe {
+                libc::ioctl(
+                    self.fd.as_raw_fd(),
+                    PAGEMAP_SCAN as libc::Ioctl,
+                    &mut probe as *mut PmScanArg,
+                )
+            };
+            let einval = std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL);
+            if ret < 0 && einval {
+                Categories::V6_12
+            } else {
+                Categories::ALL
+            }
+        })
     }
 
     /// Rebinds this device fd to the address space of the process `pidfd`
@@ -419,6 +453,7 @@ impl RawScan for Scanner {
             vec.as_mut_ptr() as u64
         };
         arg.vec_len = vec.len() as u64;
+        arg.return_mask &= self.categories().bits();
         // SAFETY: `arg` is a valid, writable `pm_scan_arg`, and its `vec`
         // points to `vec_len` writable regions of `vec` (or is 0 with 0):
         // the kernel writes nothing else of ours.
