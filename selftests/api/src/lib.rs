@@ -14,7 +14,8 @@
 //!   vector of the chosen size needs; the same regions one call with an
 //!   unbounded vector returns.
 //! - [`uffd`]: userfaultfd in write-protect async mode, which
-//!   [`Query::write_protect`] needs.
+//!   [`Query::write_protect`] needs, and in read-write-protect async mode
+//!   (Linux 7.3), which [`Categories::ACCESSED`] reports on.
 //!
 //! ```no_run
 //! use pagemap_scan::{Categories, Query, Scanner};
@@ -93,6 +94,11 @@ pub enum Op {
     UffdRegister(u64, u64),
     /// `UFFDIO_WRITEPROTECT` of this range (start, length).
     UffdWriteprotect(u64, u64),
+    /// The kernel lacks `UFFD_FEATURE_RWP` or `UFFD_FEATURE_RWP_ASYNC`
+    /// (Linux 7.3); it supports these features.
+    UffdRwpAsync(u64),
+    /// `UFFDIO_RWPROTECT` of this range (start, length).
+    UffdRwprotect(u64, u64),
 }
 
 impl fmt::Display for Op {
@@ -113,6 +119,11 @@ impl fmt::Display for Op {
             Op::UffdWriteprotect(start, len) => {
                 write!(f, "UFFDIO_WRITEPROTECT {start:#x}+{len:#x}")
             }
+            Op::UffdRwpAsync(supported) => write!(
+                f,
+                "userfaultfd: no UFFD_FEATURE_RWP_ASYNC (supported {supported:#x})"
+            ),
+            Op::UffdRwprotect(start, len) => write!(f, "UFFDIO_RWPROTECT {start:#x}+{len:#x}"),
         }
     }
 }
