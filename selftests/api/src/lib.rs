@@ -121,7 +121,7 @@ impl fmt::Display for Op {
             }
             Op::UffdRwpAsync(supported) => write!(
                 f,
-                "userfaultfd: no UFFD_FEATURE_RWP_ASYNC (supported {supported:#x})"
+                "userfaultfd: no UFFD_FEATURE_RWP and RWP_ASYNC, Linux 7.3's (supported {supported:#x})"
             ),
             Op::UffdRwprotect(start, len) => write!(f, "UFFDIO_RWPROTECT {start:#x}+{len:#x}"),
         }
