@@ -113,7 +113,7 @@ fi
 res=$(mktemp -d "${TMPDIR:-/tmp}/pagemap_scan-vm.XXXXXX")
 phase "vm: booting $kernel ($("$here/kernel.sh" "$kernel" release), ${kvm:-KVM}${kvm:+TCG}), results in $res"
 # Seeds and lengths of the randomized tests reach the guest through a file.
-env | grep -E '^PMS_(SEED|CALLS)=' >"$res/env"
+env | grep -E '^PMS_(SEED|CALLS|TESTS)=' >"$res/env"
 boot "$res" "$mode"
 phase "vm: done"
 

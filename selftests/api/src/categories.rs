@@ -9,7 +9,8 @@ use core::str::FromStr;
 
 /// A set of `PAGE_IS_*` page categories.
 ///
-/// Only the eight defined bits can be set. It prints as the names of its
+/// Only the ten defined bits can be set (`GUARD` and `ACCESSED` are Linux
+/// 7.3's; an older kernel accepts only [`Categories::V6_12`]). It prints as the names of its
 /// members in bit order, joined by `|` (`none` when empty), and parses back
 /// from that form, from `all`, or from a number.
 ///
@@ -24,6 +25,8 @@ use core::str::FromStr;
 /// assert_eq!(Categories::EMPTY.to_string(), "none");
 /// assert_eq!("soft-dirty".parse::<Categories>(), Ok(Categories::SOFT_DIRTY));
 /// assert_eq!("0x28".parse::<Categories>(), Ok(Categories::PRESENT | Categories::PFNZERO));
+/// assert_eq!("accessed".parse::<Categories>(), Ok(Categories::ACCESSED));
+/// assert_eq!((Categories::SWAPPED | Categories::GUARD).to_string(), "swapped|guard");
 /// ```
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Categories(u64);
@@ -33,13 +36,14 @@ impl Categories {
     pub const EMPTY: Categories = Categories(0);
     /// `PAGE_IS_WPALLOWED`: the VMA has userfaultfd wp-async with markers.
     pub const WPALLOWED: Categories = Categories(uapi::PAGE_IS_WPALLOWED);
-    /// `PAGE_IS_WRITTEN`: the page carries no userfaultfd write-protection.
+    /// `PAGE_IS_WRITTEN`: the page carries no userfaultfd write-protection
+    /// (Linux 7.3: only in a VMA registered for it; 6.12: in any VMA).
     pub const WRITTEN: Categories = Categories(uapi::PAGE_IS_WRITTEN);
     /// `PAGE_IS_FILE`: backed by a file or shmem.
     pub const FILE: Categories = Categories(uapi::PAGE_IS_FILE);
     /// `PAGE_IS_PRESENT`: mapped to a page.
     pub const PRESENT: Categories = Categories(uapi::PAGE_IS_PRESENT);
-    /// `PAGE_IS_SWAPPED`: a swap, migration or uffd-wp marker entry.
+    /// `PAGE_IS_SWAPPED`: a swap, migration, uffd-wp or guard marker entry.
     pub const SWAPPED: Categories = Categories(uapi::PAGE_IS_SWAPPED);
     /// `PAGE_IS_PFNZERO`: maps the zero page.
     pub const PFNZERO: Categories = Categories(uapi::PAGE_IS_PFNZERO);
@@ -47,11 +51,22 @@ impl Categories {
     pub const HUGE: Categories = Categories(uapi::PAGE_IS_HUGE);
     /// `PAGE_IS_SOFT_DIRTY`: the entry or its VMA is soft-dirty.
     pub const SOFT_DIRTY: Categories = Categories(uapi::PAGE_IS_SOFT_DIRTY);
+    /// `PAGE_IS_GUARD` (Linux 7.3): a guard region's marker
+    /// (`MADV_GUARD_INSTALL`); always with [`Categories::SWAPPED`].
+    pub const GUARD: Categories = Categories(uapi::PAGE_IS_GUARD);
+    /// `PAGE_IS_ACCESSED` (Linux 7.3): in a VMA registered for userfaultfd
+    /// read-write protection ([`crate::uffd::Uffd::rwp_async`]), the page
+    /// was read or written since it was last protected: it carries no
+    /// protection. Never set for an unpopulated page.
+    pub const ACCESSED: Categories = Categories(uapi::PAGE_IS_ACCESSED);
     /// Every category.
     pub const ALL: Categories = Categories(uapi::PM_SCAN_CATEGORIES);
+    /// The categories of Linux 6.7 to 6.12, all but `GUARD` and `ACCESSED`:
+    /// the only ones their validation accepts.
+    pub const V6_12: Categories = Categories(uapi::PM_SCAN_CATEGORIES_6_12);
 
     /// Each category with its name, in bit order.
-    pub const NAMED: [(Categories, &'static str); 8] = [
+    pub const NAMED: [(Categories, &'static str); 10] = [
         (Categories::WPALLOWED, "wpallowed"),
         (Categories::WRITTEN, "written"),
         (Categories::FILE, "file"),
@@ -60,6 +75,8 @@ impl Categories {
         (Categories::PFNZERO, "pfnzero"),
         (Categories::HUGE, "huge"),
         (Categories::SOFT_DIRTY, "soft-dirty"),
+        (Categories::GUARD, "guard"),
+        (Categories::ACCESSED, "accessed"),
     ];
 
     /// The set of `bits`, or `None` if a bit is not a category.
@@ -184,7 +201,7 @@ impl fmt::Display for ParseCategoriesError {
         for (_, name) in Categories::NAMED {
             write!(f, "{name}, ")?;
         }
-        f.write_str("all, none, or a number of at most 0xff)")
+        f.write_str("all, none, or a number of at most 0x3ff)")
     }
 }
 
@@ -233,7 +250,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for bits in 0..=0xff {
+        for bits in 0..=0x3ff {
             let c = Categories::from_bits(bits).unwrap();
             assert_eq!(c.to_string().parse::<Categories>(), Ok(c), "{bits:#x}");
             assert_eq!(c.names().count(), bits.count_ones() as usize);
@@ -244,6 +261,10 @@ mod tests {
     fn display() {
         assert_eq!(
             Categories::ALL.to_string(),
+            "wpallowed|written|file|present|swapped|pfnzero|huge|soft-dirty|guard|accessed"
+        );
+        assert_eq!(
+            Categories::V6_12.to_string(),
             "wpallowed|written|file|present|swapped|pfnzero|huge|soft-dirty"
         );
         assert_eq!(Categories::SOFT_DIRTY.to_string(), "soft-dirty");
@@ -260,8 +281,13 @@ mod tests {
         assert_eq!("".parse(), Ok(Categories::EMPTY));
         assert_eq!("none".parse(), Ok(Categories::EMPTY));
         assert_eq!("10".parse(), Ok(pw));
-        assert_eq!("0xff".parse(), Ok(Categories::ALL));
-        assert!("0x100".parse::<Categories>().is_err());
+        assert_eq!("0xff".parse(), Ok(Categories::V6_12));
+        assert_eq!("0x3ff".parse(), Ok(Categories::ALL));
+        assert_eq!(
+            "Guard|ACCESSED".parse(),
+            Ok(Categories::GUARD | Categories::ACCESSED)
+        );
+        assert!("0x400".parse::<Categories>().is_err());
         let e = "present|dirty".parse::<Categories>().unwrap_err();
         assert!(e.to_string().contains("\"dirty\""), "{e}");
     }
@@ -270,11 +296,11 @@ mod tests {
     fn set_operations() {
         let a = Categories::PRESENT | Categories::FILE;
         assert_eq!(a - Categories::FILE, Categories::PRESENT);
-        assert_eq!((!a).bits(), 0xff & !a.bits());
+        assert_eq!((!a).bits(), 0x3ff & !a.bits());
         assert!(a.intersects(Categories::FILE | Categories::HUGE));
         assert!(!a.contains(Categories::FILE | Categories::HUGE));
-        assert_eq!(Categories::from_bits(0x100), None);
-        assert_eq!(Categories::from_bits_truncate(0x1ff), Categories::ALL);
+        assert_eq!(Categories::from_bits(0x400), None);
+        assert_eq!(Categories::from_bits_truncate(0x7ff), Categories::ALL);
         assert_eq!(a & Categories::FILE, Categories::FILE);
         assert_eq!(a.union(Categories::HUGE).bits(), a.bits() | 0x40);
     }

@@ -14,7 +14,8 @@
 //!   vector of the chosen size needs; the same regions one call with an
 //!   unbounded vector returns.
 //! - [`uffd`]: userfaultfd in write-protect async mode, which
-//!   [`Query::write_protect`] needs.
+//!   [`Query::write_protect`] needs, and in read-write-protect async mode
+//!   (Linux 7.3), which [`Categories::ACCESSED`] reports on.
 //!
 //! ```no_run
 //! use pagemap_scan::{Categories, Query, Scanner};
@@ -93,6 +94,11 @@ pub enum Op {
     UffdRegister(u64, u64),
     /// `UFFDIO_WRITEPROTECT` of this range (start, length).
     UffdWriteprotect(u64, u64),
+    /// The kernel lacks `UFFD_FEATURE_RWP` or `UFFD_FEATURE_RWP_ASYNC`
+    /// (Linux 7.3); it supports these features.
+    UffdRwpAsync(u64),
+    /// `UFFDIO_RWPROTECT` of this range (start, length).
+    UffdRwprotect(u64, u64),
 }
 
 impl fmt::Display for Op {
@@ -113,6 +119,11 @@ impl fmt::Display for Op {
             Op::UffdWriteprotect(start, len) => {
                 write!(f, "UFFDIO_WRITEPROTECT {start:#x}+{len:#x}")
             }
+            Op::UffdRwpAsync(supported) => write!(
+                f,
+                "userfaultfd: no UFFD_FEATURE_RWP and RWP_ASYNC, Linux 7.3's (supported {supported:#x})"
+            ),
+            Op::UffdRwprotect(start, len) => write!(f, "UFFDIO_RWPROTECT {start:#x}+{len:#x}"),
         }
     }
 }
@@ -305,12 +316,12 @@ impl Scanner {
             Ok(f) => f.categories(),
             Err(e) if e.errno() == libc::ENOTTY || e.errno() == libc::EINVAL => {
                 let mut probe = Query::new(0..0)
-                    .require(Categories::from_bits_truncate(uapi::PAGE_IS_GUARD))
+                    .require(Categories::GUARD)
                     .arg_for(Categories::EMPTY);
                 match self.scan_into(&mut probe, &mut []) {
                     Ok(_) => Categories::ALL,
                     Err(e) if e.errno() == libc::EINVAL => {
-                        Categories::from_bits_truncate(uapi::PM_SCAN_CATEGORIES_6_12)
+                        Categories::V6_12
                     }
                     Err(e) => return Err(e),
                 }

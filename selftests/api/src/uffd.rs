@@ -9,6 +9,15 @@
 //! reports `PAGE_IS_WRITTEN` for the pages written since they were last
 //! write-protected ([`crate::Query::write_protect`]).
 //!
+//! Linux 7.3 adds read-write protection (RWP) in async mode
+//! ([`Uffd::rwp_async`], [`Uffd::register_rwp`], [`Uffd::rwprotect`]): any
+//! access, read or write, to a protected page clears its protection, and
+//! `PAGEMAP_SCAN` reports [`crate::Categories::ACCESSED`] for the pages
+//! touched since the last `UFFDIO_RWPROTECT`. A VMA has one of the two
+//! modes, never both; `PAGEMAP_SCAN` never protects for RWP
+//! (`PM_SCAN_WP_MATCHING` skips RWP VMAs): protecting again is
+//! [`Uffd::rwprotect`]'s.
+//!
 //! ```no_run
 //! use pagemap_scan::uffd::{Uffd, FEATURE_WP_UNPOPULATED};
 //!
@@ -17,6 +26,29 @@
 //!     println!("untouched memory is not write-protected on this kernel");
 //! }
 //! uffd.register_wp(0x7f00_0000_0000, 1 << 20)?;
+//! # Ok::<(), pagemap_scan::Error>(())
+//! ```
+//!
+//! The working set of a range, round after round:
+//!
+//! ```no_run
+//! use pagemap_scan::{uffd::Uffd, Categories, Query, Scanner};
+//!
+//! let (start, len) = (0x7f00_0000_0000u64, 1 << 20); // mapped, populated
+//! let uffd = Uffd::rwp_async()?; // EOPNOTSUPP before Linux 7.3
+//! uffd.register_rwp(start, len)?;
+//! let scanner = Scanner::open()?;
+//! let hot = Query::new(start..start + len)
+//!     .require(Categories::ACCESSED)
+//!     .report(Categories::ACCESSED);
+//! loop {
+//!     uffd.rwprotect(start, len, true)?;
+//!     std::thread::sleep(std::time::Duration::from_secs(1));
+//!     for region in scanner.regions(&hot) {
+//!         let region = region?;
+//!         println!("hot: {:#x}-{:#x}", region.start, region.end);
+//!     }
+//! }
 //! # Ok::<(), pagemap_scan::Error>(())
 //! ```
 
@@ -33,6 +65,10 @@ const UFFDIO_REGISTER_MODE_WP: u64 = 1 << 1;
 /// `_IOWR(0xAA, 0x06, struct uffdio_writeprotect)`.
 const UFFDIO_WRITEPROTECT: u32 = 0xc018_aa06;
 const UFFDIO_WRITEPROTECT_MODE_WP: u64 = 1 << 0;
+const UFFDIO_REGISTER_MODE_RWP: u64 = 1 << 3;
+/// `_IOWR(0xAA, 0x09, struct uffdio_rwprotect)`.
+const UFFDIO_RWPROTECT: u32 = 0xc018_aa09;
+const UFFDIO_RWPROTECT_MODE_RWP: u64 = 1 << 0;
 
 /// `UFFD_FEATURE_WP_HUGETLBFS_SHMEM`: write-protection of hugetlbfs and shmem.
 pub const FEATURE_WP_HUGETLBFS_SHMEM: u64 = 1 << 12;
@@ -42,6 +78,11 @@ pub const FEATURE_WP_UNPOPULATED: u64 = 1 << 13;
 /// `UFFD_FEATURE_WP_ASYNC`: writes resolve the protection themselves, with
 /// no fault message.
 pub const FEATURE_WP_ASYNC: u64 = 1 << 15;
+/// `UFFD_FEATURE_RWP` (Linux 7.3): read-write protection.
+pub const FEATURE_RWP: u64 = 1 << 17;
+/// `UFFD_FEATURE_RWP_ASYNC` (Linux 7.3): accesses resolve the read-write
+/// protection themselves, with no fault message.
+pub const FEATURE_RWP_ASYNC: u64 = 1 << 18;
 
 #[repr(C)]
 #[derive(Default)]
@@ -51,6 +92,7 @@ struct UffdioApi {
     ioctls: u64,
 }
 
+/// `struct uffdio_writeprotect`, and `struct uffdio_rwprotect` of the same shape.
 #[repr(C)]
 struct UffdioWriteprotect {
     start: u64,
@@ -67,7 +109,7 @@ struct UffdioRegister {
     ioctls: u64,
 }
 
-/// A userfaultfd with the wp-async features this kernel supports.
+/// A userfaultfd with the wp-async (or rwp-async) features this kernel supports.
 ///
 /// Registrations last as long as the fd: keep it while the ranges are
 /// tracked.
@@ -116,6 +158,31 @@ impl Uffd {
         Ok(Uffd { fd, features })
     }
 
+    /// The same handshake for read-write protection (Linux 7.3): probes the
+    /// supported features, then requests `RWP | RWP_ASYNC` on a new fd.
+    /// Fails (`EOPNOTSUPP`, [`Op::UffdRwpAsync`]) unless both are supported.
+    ///
+    /// ```no_run
+    /// use pagemap_scan::{uffd::Uffd, Op};
+    ///
+    /// match Uffd::rwp_async() {
+    ///     Ok(uffd) => println!("features {:#x}", uffd.features()),
+    ///     Err(e) if matches!(e.op(), Op::UffdRwpAsync(_)) => println!("no RWP here: {e}"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok::<(), pagemap_scan::Error>(())
+    /// ```
+    pub fn rwp_async() -> Result<Uffd, Error> {
+        let supported = api(&open()?, 0)?;
+        let wanted = FEATURE_RWP | FEATURE_RWP_ASYNC;
+        if supported & wanted != wanted {
+            return Err(Error::new(Op::UffdRwpAsync(supported), libc::EOPNOTSUPP));
+        }
+        let fd = open()?;
+        let features = api(&fd, wanted)?;
+        Ok(Uffd { fd, features })
+    }
+
     /// A userfaultfd with exactly `features` (one `UFFDIO_API`; 0 for none:
     /// a missing-page fault in a registered range then waits until it is
     /// resolved, or until the faulting task is killed).
@@ -140,6 +207,14 @@ impl Uffd {
     /// missing-page faults.
     pub fn register_missing(&self, start: u64, len: u64) -> Result<(), Error> {
         self.register(start, len, UFFDIO_REGISTER_MODE_MISSING)
+    }
+
+    /// Registers `[start, start + len)` (page aligned, mapped, accessible:
+    /// not `PROT_NONE`; anonymous, shmem or hugetlb) for read-write
+    /// protection, on an fd from [`Uffd::rwp_async`]. A VMA registered for
+    /// write-protection cannot be registered for both (`EINVAL`).
+    pub fn register_rwp(&self, start: u64, len: u64) -> Result<(), Error> {
+        self.register(start, len, UFFDIO_REGISTER_MODE_RWP)
     }
 
     fn register(&self, start: u64, len: u64, mode: u64) -> Result<(), Error> {
@@ -179,6 +254,30 @@ impl Uffd {
             )
         };
         check(ret.into(), Op::UffdWriteprotect(start, len)).map(drop)
+    }
+
+    /// `UFFDIO_RWPROTECT` of `[start, start + len)` (registered with
+    /// [`Uffd::register_rwp`]; hugetlb: in whole huge pages): protects it
+    /// (`rwp`), so that no page of it is [`crate::Categories::ACCESSED`]
+    /// until touched again, or lifts the protection. Unpopulated pages get
+    /// none: populated later, they are reported accessed. `ENOENT` if part
+    /// of the range is not registered for it.
+    pub fn rwprotect(&self, start: u64, len: u64, rwp: bool) -> Result<(), Error> {
+        let mut arg = UffdioWriteprotect {
+            start,
+            len,
+            mode: if rwp { UFFDIO_RWPROTECT_MODE_RWP } else { 0 },
+        };
+        // SAFETY: `arg` is a valid `struct uffdio_rwprotect` for the kernel
+        // to read; the range's page tables change, no memory of ours is written.
+        let ret = unsafe {
+            libc::ioctl(
+                self.fd.as_raw_fd(),
+                UFFDIO_RWPROTECT as libc::Ioctl,
+                &mut arg,
+            )
+        };
+        check(ret.into(), Op::UffdRwprotect(start, len)).map(drop)
     }
 }
 

@@ -38,7 +38,9 @@ Options:
   -h, --help         this text
 
 CATS: names joined by '|' or ',': wpallowed written file present swapped
-pfnzero huge soft-dirty, or all, none, or a number.";
+pfnzero huge soft-dirty guard accessed, or all, none, or a number. guard
+and accessed are Linux 7.3's: an older kernel refuses them in a mask, and
+\"all\" then reports the others.";
 
 /// The command line.
 #[derive(Debug)]
@@ -429,6 +431,30 @@ mod tests {
         assert_eq!(a.category_inverted, 0b110_0000);
         assert_eq!(a.return_mask, 0b1000);
         assert_eq!(a.max_pages, 10);
+    }
+
+    #[test]
+    fn linux_7_3_categories() {
+        let o = parse(&["--require", "accessed", "--exclude=guard", "--pid", "1"])
+            .ok()
+            .unwrap();
+        let a = o.query.arg_for(pagemap_scan::Categories::ALL);
+        assert_eq!(a.category_mask, 0x300);
+        assert_eq!(a.category_inverted, 0x100);
+        assert_eq!(a.return_mask, 0x3ff);
+        let vma = Vma {
+            start: 0,
+            end: 0x1000,
+            name: String::new(),
+        };
+        let region = Region {
+            start: 0,
+            end: 0x1000,
+            categories: Categories::SWAPPED | Categories::GUARD | Categories::ACCESSED,
+        };
+        let rows = [Row { region, vma: &vma }];
+        assert!(print_json(&rows).contains("[\"swapped\",\"guard\",\"accessed\"]"));
+        assert!(print_table(&rows, "").contains("swapped|guard|accessed"));
     }
 
     #[test]

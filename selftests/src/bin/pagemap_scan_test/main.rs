@@ -12,6 +12,7 @@ mod faults;
 mod fuzz;
 mod lifecycle;
 mod memory;
+mod rwp;
 mod validation;
 mod writeprotect;
 
@@ -46,6 +47,12 @@ const TESTS: &[Test] = &[
     ("WP twin: hugetlb, whole and partial", writeprotect::hugetlb),
     ("WP: the Wine GetWriteWatch loop", writeprotect::wine_loop),
     ("WP: concurrent writers lose no write", writeprotect::concurrent_writers),
+    ("RWP: ACCESSED on anon: reads, writes, zero page, re-protect, lifted", rwp::anon),
+    ("RWP: ACCESSED on shmem", rwp::shmem),
+    ("RWP: ACCESSED on THP, a pmd protected and resolved whole", rwp::thp),
+    ("RWP: ACCESSED on hugetlb", rwp::hugetlb),
+    ("RWP: no WRITTEN, WP_MATCHING skips, CHECK_WPASYNC EPERM", rwp::not_write_protect),
+    ("guard regions: GUARD|SWAPPED; WRITTEN in uffd-wp, ACCESSED in RWP VMAs", rwp::guard),
     ("fatal signal while the scan's copy-out is blocked", faults::killed_while_blocked),
     ("fatal signal while scanning in a loop", faults::killed_while_looping),
     ("output vector read-only or unmapped: EFAULT as in C", faults::vector_read_only_or_unmapped),
