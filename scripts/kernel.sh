@@ -18,7 +18,7 @@
 #           scripts/kernel.config, LLVM=1, rustup's rustc
 #   debug   Debian's linux-source of the stock kernel with Debian's mm options
 #           and KASAN, lockdep, DEBUG_VM, kmemleak, fault injection, built
-#           with Debian's compilers (scripts/build-debug-kernel.sh)
+#           with Debian's rustc and clang (scripts/build-debug-kernel.sh)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -84,9 +84,7 @@ debug)
 		sync_sources "$1"
 		out=$1
 		shift
-		"$here/debian-kernel.sh" run "$out" "make -C $("$here/build-debug-kernel.sh" --print-chroot-kdir) \
-			ARCH=x86 CROSS_COMPILE=x86_64-linux-gnu- CC=x86_64-linux-gnu-gcc-14 HOSTCC=gcc-14 \
-			M=/src modules $*"
+		"$here/build-debug-kernel.sh" make "$out" modules "$@"
 		;;
 	*) die "kernel.sh: unknown command $what" ;;
 	esac
