@@ -32,7 +32,7 @@ if [ "${1:-}" = --print-kdir ]; then
 	exit 0
 fi
 
-"$here/setup.sh"
+"$here/setup.sh" 6.12
 
 dir=$PMS_CACHE/kernel-$(kernel_key)
 kdir=$dir/linux

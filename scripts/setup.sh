@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Install what building the test kernel, the module and running the VM needs.
+# Install what building the module and the tests and running the VM needs.
 # Idempotent: each step checks first and only installs what is missing.
+#   setup.sh         for Debian's kernel (its compilers live in a chroot,
+#                    scripts/debian-kernel.sh) and the userspace tests
+#   setup.sh 6.12    also what building the 6.12 test kernel on the host needs
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-APT_PACKAGES=(linux-source-6.12 clang lld llvm libclang-dev bc flex bison libelf-dev
-	libssl-dev cpio kmod qemu-system-x86 python3-venv xz-utils make gcc)
+APT_PACKAGES=(cpio kmod qemu-system-x86 python3-venv xz-utils make gcc mmdebstrap binutils)
+[ "${1:-}" = 6.12 ] && APT_PACKAGES+=(linux-source-6.12 clang lld llvm libclang-dev bc flex
+	bison libelf-dev libssl-dev)
 BINDGEN_VERSION=0.72.1
 VIRTME_NG_VERSION=1.42
 DOCUTILS_VERSION=0.23
@@ -31,7 +35,7 @@ for c in clippy rustfmt; do
 	rustup component list --installed | grep -q "^$c" || rustup component add "$c"
 done
 
-if ! bindgen --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
+if [ "${1:-}" = 6.12 ] && ! bindgen --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
 	phase "cargo: installing bindgen-cli $BINDGEN_VERSION (about 2 minutes)"
 	cargo install --locked --quiet bindgen-cli --version "$BINDGEN_VERSION"
 fi
