@@ -9,8 +9,8 @@
 
 use crate::abi::KernelAbi;
 use crate::uapi::{
-    PmsFeatures, PMS_FEATURES_SIZE_VER0, PMS_FEATURE_ATTACH_PIDFD, PMS_FEATURE_GET_FEATURES,
-    PM_SCAN_FLAGS,
+    PmsFeatures, PMS_FEATURES_SIZE_VER0, PMS_FEATURE_ATTACH_NEW_FD, PMS_FEATURE_ATTACH_PIDFD,
+    PMS_FEATURE_GET_FEATURES, PM_SCAN_FLAGS,
 };
 
 /// The largest caller struct accepted: a page, as `clone3` and `sched_setattr` bound theirs.
@@ -41,7 +41,7 @@ pub fn reply(caller_size: u64, abi: &KernelAbi) -> Option<Reply> {
             size: filled,
             categories: abi.categories,
             flags: PM_SCAN_FLAGS,
-            ioctls: PMS_FEATURE_GET_FEATURES | PMS_FEATURE_ATTACH_PIDFD,
+            ioctls: PMS_FEATURE_GET_FEATURES | PMS_FEATURE_ATTACH_PIDFD | PMS_FEATURE_ATTACH_NEW_FD,
         },
         filled: filled as usize,
         zeroed: (caller_size - filled) as usize,
@@ -74,7 +74,20 @@ mod tests {
         assert_eq!(r.features.categories, 0xff);
         assert_eq!(reply(32, &V7_3).unwrap().features.categories, 0x3ff);
         assert_eq!(r.features.flags, 3);
-        assert_eq!(r.features.ioctls, 3);
+        assert_eq!(r.features.ioctls, 7);
+    }
+
+    #[test]
+    fn attach_says_it_returns_a_new_fd() {
+        // A caller tells the new attach (a new fd) from the old (rebinding
+        // the fd it was called on) by this bit alone.
+        let ioctls = reply(PMS_FEATURES_SIZE_VER0, &V7_3)
+            .unwrap()
+            .features
+            .ioctls;
+        assert_eq!(PMS_FEATURE_ATTACH_NEW_FD, 1 << 2);
+        assert_ne!(ioctls & PMS_FEATURE_ATTACH_PIDFD, 0);
+        assert_ne!(ioctls & PMS_FEATURE_ATTACH_NEW_FD, 0);
     }
 
     #[test]

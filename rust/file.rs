@@ -3,9 +3,10 @@
 //! An open `/dev/pagemap_scan`: the mm it is bound to, and its ioctls.
 //!
 //! `open` binds the fd to the opener's mm, as opening `/proc/self/pagemap`
-//! does; `PMS_IOC_ATTACH_PIDFD` rebinds it to another process's mm under the
-//! rule that guards `/proc/PID/pagemap`. A scan works on the mm the fd is
-//! bound to when the scan starts; a concurrent rebind affects later scans.
+//! does; `PMS_IOC_ATTACH_PIDFD` returns a new fd bound to another process's
+//! mm under the rule that guards `/proc/PID/pagemap`, as opening that does.
+//! The binding of an open file never changes: every copy of an fd (`dup`,
+//! `fork`, `SCM_RIGHTS`) scans the mm it was created for.
 
 use crate::compat::UserPtr;
 use crate::compat::{self, ARef, File, MiscDevice, MiscDeviceRegistration, Mm, MmWithUser};
@@ -16,36 +17,34 @@ use crate::uapi::{self, PmsFeatures};
 use crate::walk::KERNEL_ABI;
 use core::mem::size_of;
 use core::ptr::NonNull;
-use kernel::error::from_err_ptr;
+use kernel::error::{from_err_ptr, to_result};
 use kernel::ffi::c_int;
 use kernel::prelude::*;
-use kernel::sync::Mutex;
 use kernel::uaccess::UserSlice;
 
-/// The state of one open fd (`file->private_data`).
-#[pin_data]
+/// The state of one open file (`file->private_data`): of the device, or
+/// made by `PMS_IOC_ATTACH_PIDFD`.
+///
+/// # Invariants
+///
+/// `mm` is the mm the file was bound to when it was made; it never changes.
 pub(crate) struct PagemapScanFile {
     /// The mm that scans walk.
-    #[pin]
-    mm: Mutex<ARef<Mm>>,
+    mm: ARef<Mm>,
 }
 
 impl PagemapScanFile {
-    /// A reference on the bound mm, for one call.
-    fn mm(&self) -> ARef<Mm> {
-        self.mm.lock().clone()
+    /// A new state bound to `mm`.
+    fn new(mm: ARef<Mm>) -> Result<KBox<Self>> {
+        // INVARIANT: bound once, here.
+        Ok(KBox::new(PagemapScanFile { mm }, GFP_KERNEL)?)
     }
 
-    /// Binds the fd to `mm`; the previous mm is released after the lock.
-    fn rebind(&self, mm: ARef<Mm>) {
-        let _previous = core::mem::replace(&mut *self.mm.lock(), mm);
-    }
-
-    fn dispatch(&self, cmd: u32, arg: usize) -> Result<isize> {
+    fn dispatch(&self, file: &File, cmd: u32, arg: usize) -> Result<isize> {
         match cmd {
-            uapi::PAGEMAP_SCAN => scan::pagemap_scan(&self.mm(), arg),
+            uapi::PAGEMAP_SCAN => scan::pagemap_scan(&self.mm, arg),
             uapi::PMS_IOC_GET_FEATURES => get_features(arg),
-            uapi::PMS_IOC_ATTACH_PIDFD => attach_pidfd(self, arg),
+            uapi::PMS_IOC_ATTACH_PIDFD => attach_pidfd(file, arg),
             _ => Err(ENOTTY),
         }
     }
@@ -53,27 +52,21 @@ impl PagemapScanFile {
 
 #[vtable]
 impl MiscDevice for PagemapScanFile {
-    type Ptr = Pin<KBox<Self>>;
+    type Ptr = KBox<Self>;
 
     /// Binds the new fd to the opener's mm.
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Self::Ptr> {
-        let mm = compat::current_mm().ok_or(ESRCH)?;
-        KBox::pin_init(
-            pin_init!(PagemapScanFile {
-                mm <- kernel::new_mutex!(mm, "pagemap_scan::PagemapScanFile::mm"),
-            }),
-            GFP_KERNEL,
-        )
+        Self::new(compat::current_mm().ok_or(ESRCH)?)
     }
 
-    fn ioctl(this: Pin<&Self>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        this.dispatch(cmd, arg)
+    fn ioctl(this: &Self, file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        this.dispatch(file, cmd, arg)
     }
 
     /// The ABI has only `__u64` fields and by-value arguments: compat callers
     /// use it unchanged, as in C.
-    fn compat_ioctl(this: Pin<&Self>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        this.dispatch(cmd, arg)
+    fn compat_ioctl(this: &Self, file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        this.dispatch(file, cmd, arg)
     }
 }
 
@@ -103,12 +96,26 @@ fn get_features(uarg: usize) -> Result<isize> {
     Ok(0)
 }
 
-/// `PMS_IOC_ATTACH_PIDFD`: rebinds the fd to the mm of the pidfd in `arg`.
-fn attach_pidfd(file: &PagemapScanFile, arg: usize) -> Result<isize> {
+/// `PMS_IOC_ATTACH_PIDFD`: a new fd, bound to the mm of the pidfd in `arg`,
+/// on a new file of the device (`file` is one); `file` stays as it is.
+fn attach_pidfd(file: &File, arg: usize) -> Result<isize> {
     // An argument that is no int cannot be an fd.
     let pidfd = c_int::try_from(arg).map_err(|_| EBADF)?;
-    file.rebind(mm_of_pidfd(pidfd)?);
-    Ok(0)
+    let state = PagemapScanFile::new(mm_of_pidfd(pidfd)?)?;
+    let private = compat::into_foreign(state);
+    // SAFETY: `file` is an open file of the device (an ioctl of it runs), so
+    // its file operations are `PagemapScanFile`'s, whose callbacks take the
+    // private data as the `Ptr` that `private` is; the new file owns it.
+    let fd = unsafe { sys::pms_new_fd(file.as_ptr(), private) };
+    if let Err(e) = to_result(fd) {
+        // SAFETY: on error no file took `private` (`pms_new_fd`); it is
+        // reclaimed once, here, with the mm reference it holds.
+        drop(unsafe { compat::from_foreign::<KBox<PagemapScanFile>>(private) });
+        return Err(e);
+    }
+    // Nothing of the new file is touched from here on: another thread may
+    // already have closed it.
+    Ok(fd as isize)
 }
 
 /// The mm of the process `pidfd` refers to, if the caller may ptrace-read it

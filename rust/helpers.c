@@ -14,6 +14,7 @@
  * No policy lives here; the Rust side (sys.rs) declares every function.
  */
 #include <linux/version.h>
+#include <linux/anon_inodes.h>
 #include <linux/mm.h>
 #include <linux/fs.h>
 #include <linux/huge_mm.h>
@@ -227,6 +228,18 @@ struct mm_struct *pms_mm_access(struct task_struct *task, unsigned int mode)
 void pms_put_task(struct task_struct *task)
 {
 	put_task_struct(task);
+}
+
+/*
+ * The fd attach returns: a new file with the file operations of @like (an
+ * open file of the device, so they hold the module: fops->owner) and @priv
+ * as its private data, read-only and close-on-exec as an open of
+ * /proc/PID/pagemap. The fd is reserved before the file is made: on error
+ * no file was made and @priv is still the caller's.
+ */
+int pms_new_fd(const struct file *like, void *priv)
+{
+	return anon_inode_getfd("[pagemap_scan]", like->f_op, priv, O_RDONLY | O_CLOEXEC);
 }
 
 /*

@@ -10,6 +10,7 @@
 #include <linux/spinlock_types.h>
 #include <linux/types.h>
 
+struct file;
 struct mm_struct;
 struct task_struct;
 struct mm_walk;
@@ -48,6 +49,7 @@ int pms_walk_hugetlb(void *scan, struct vm_area_struct *vma, pte_t *pte, unsigne
 struct task_struct *pms_pidfd_get_task(int pidfd);
 struct mm_struct *pms_mm_access(struct task_struct *task, unsigned int mode);
 void pms_put_task(struct task_struct *task);
+int pms_new_fd(const struct file *like, void *priv);
 unsigned long pms_untagged_addr(unsigned long addr);
 bool pms_access_ok(unsigned long addr, unsigned long size);
 bool pms_ibt_enforced(void);

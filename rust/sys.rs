@@ -7,7 +7,7 @@
 //! contracts are the ones of the kernel functions they wrap.
 
 use core::marker::{PhantomData, PhantomPinned};
-use kernel::bindings::{mm_struct, vm_area_struct as Vma};
+use kernel::bindings::{file, mm_struct, vm_area_struct as Vma};
 use kernel::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 
 /// Declares C types that Rust only handles by pointer (the nomicon's opaque-type pattern).
@@ -47,6 +47,11 @@ extern "C" {
     pub(crate) fn pms_mm_access(task: *mut Task, mode: c_uint) -> *mut mm_struct;
     /// `put_task_struct()`.
     pub(crate) fn pms_put_task(task: *mut Task);
+    /// `anon_inode_getfd()` of a new read-only, close-on-exec file with the
+    /// file operations of `like` and `private` as its private data: the new
+    /// fd, or a negative errno (`-EMFILE`, `-ENFILE`, `-ENOMEM`), and then no
+    /// file took `private`.
+    pub(crate) fn pms_new_fd(like: *const file, private: *mut c_void) -> c_int;
     /// `untagged_addr()` for the current task.
     pub(crate) fn pms_untagged_addr(addr: c_ulong) -> c_ulong;
     /// `access_ok()` for the current task.

@@ -116,6 +116,10 @@ pub const PMS_FEATURES_SIZE_VER0: u64 = 32;
 pub const PMS_FEATURE_GET_FEATURES: u64 = 1 << 0;
 /// [`PMS_IOC_ATTACH_PIDFD`] is implemented.
 pub const PMS_FEATURE_ATTACH_PIDFD: u64 = 1 << 1;
+/// [`PMS_IOC_ATTACH_PIDFD`] returns a new fd bound to the target and leaves
+/// the fd it is called on as it was. Without it (older modules), attach
+/// returns 0 and rebinds the fd it is called on, shared by all its copies.
+pub const PMS_FEATURE_ATTACH_NEW_FD: u64 = 1 << 2;
 
 /// The type byte of the device's own ioctls.
 pub const PMS_IOCTL_MAGIC: u32 = 0xb8;
@@ -126,7 +130,7 @@ pub const PMS_IOC_GET_FEATURES: u32 = ioc(
     0x40,
     core::mem::size_of::<PmsFeatures>(),
 );
-/// `_IO(0xB8, 0x41)`: rebinds the fd to the mm of the pidfd given as the argument.
+/// `_IO(0xB8, 0x41)`: a new fd bound to the mm of the pidfd given as the argument.
 pub const PMS_IOC_ATTACH_PIDFD: u32 = ioc(0, PMS_IOCTL_MAGIC, 0x41, 0);
 
 const IOC_WRITE: u32 = 1;

@@ -7,6 +7,8 @@
  *   ./attach-pidfd PID
  *
  * Allowed when you could open /proc/PID/pagemap (PTRACE_MODE_READ_FSCREDS).
+ * Attach returns a new fd bound to the other process, as opening its
+ * /proc/PID/pagemap would; the device fd stays bound to this process.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,14 +32,14 @@ int main(int argc, char **argv)
 	struct pms_features features = { .size = sizeof(features) };
 	unsigned long long present = 0, swapped = 0;
 	long page = sysconf(_SC_PAGESIZE);
-	int scanner, pidfd;
+	int device, scanner, pidfd;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s PID\n", argv[0]);
 		return 2;
 	}
-	scanner = open(PAGEMAP_SCAN_DEVICE, O_RDONLY | O_CLOEXEC);
-	if (scanner < 0) {
+	device = open(PAGEMAP_SCAN_DEVICE, O_RDONLY | O_CLOEXEC);
+	if (device < 0) {
 		perror("open " PAGEMAP_SCAN_DEVICE);
 		return 1;
 	}
@@ -46,25 +48,35 @@ int main(int argc, char **argv)
 	 * Versioned by size: the module fills what it knows of our struct and
 	 * zeroes the rest. ENOTTY: a module older than the extra ioctls.
 	 */
-	if (ioctl(scanner, PMS_IOC_GET_FEATURES, &features) < 0) {
+	if (ioctl(device, PMS_IOC_GET_FEATURES, &features) < 0) {
 		fprintf(stderr, "PMS_IOC_GET_FEATURES: %s\n", strerror(errno));
 		return 1;
 	}
 	printf("module: categories %#llx, flags %#llx, ioctls %#llx (%llu bytes filled)\n",
 	       (unsigned long long)features.categories, (unsigned long long)features.flags,
 	       (unsigned long long)features.ioctls, (unsigned long long)features.size);
-	if (!(features.ioctls & PMS_FEATURE_ATTACH_PIDFD)) {
-		fprintf(stderr, "this module cannot attach to another process\n");
+	/*
+	 * Without PMS_FEATURE_ATTACH_NEW_FD, an older module's attach would
+	 * rebind the device fd (and every copy of it) and return 0.
+	 */
+	if (!(features.ioctls & PMS_FEATURE_ATTACH_NEW_FD)) {
+		fprintf(stderr, "this module cannot attach to another process with a new fd\n");
 		return 1;
 	}
 
-	/* From here on the fd scans the other process, as /proc/PID/pagemap would. */
+	/* A new fd that scans the other process, as its /proc/PID/pagemap would. */
 	pidfd = syscall(SYS_pidfd_open, atoi(argv[1]), 0);
-	if (pidfd < 0 || ioctl(scanner, PMS_IOC_ATTACH_PIDFD, pidfd) < 0) {
-		perror(pidfd < 0 ? "pidfd_open" : "PMS_IOC_ATTACH_PIDFD");
+	if (pidfd < 0) {
+		perror("pidfd_open");
 		return 1;
 	}
-	close(pidfd); /* the fd holds the target's mm, not the pidfd */
+	scanner = ioctl(device, PMS_IOC_ATTACH_PIDFD, pidfd);
+	if (scanner < 0) {
+		perror("PMS_IOC_ATTACH_PIDFD");
+		return 1;
+	}
+	close(pidfd);  /* the new fd holds the target's mm, not the pidfd */
+	close(device); /* the new fd does not need it either */
 
 	/* Present or swapped pages, reported with which of the two they are. */
 	struct pm_scan_arg arg = {

@@ -10,6 +10,9 @@
 //! of this file, nothing else. Every difference between the two kernel
 //! crates the module meets is in this directory.
 
+use kernel::ffi::c_void;
+use kernel::types::ForeignOwnable;
+
 #[cfg(kernel_mm)]
 pub(crate) use kernel::{
     fs::File,
@@ -37,6 +40,27 @@ pub(crate) use {
         PTRACE_MODE_READ_FSCREDS,
     },
 };
+
+/// [`ForeignOwnable::into_foreign`], as the `*mut` it is from Linux 6.13 on
+/// (6.12's is `*const`), for a `struct file`'s `private_data`.
+pub(crate) fn into_foreign<P: ForeignOwnable>(owner: P) -> *mut c_void {
+    #[cfg(kernel_mm)]
+    return owner.into_foreign();
+    #[cfg(not(kernel_mm))]
+    return owner.into_foreign().cast_mut();
+}
+
+/// [`ForeignOwnable::from_foreign`] of a pointer from [`into_foreign`].
+///
+/// # Safety
+///
+/// `ptr` came from [`into_foreign`] of a `P`, and is reclaimed only once.
+pub(crate) unsafe fn from_foreign<P: ForeignOwnable>(ptr: *mut c_void) -> P {
+    #[cfg(not(kernel_mm))]
+    let ptr = ptr.cast_const();
+    // SAFETY: `ptr` is `into_foreign`'s and not reclaimed before (the caller's contract).
+    unsafe { P::from_foreign(ptr) }
+}
 
 /// A new reference on the current task's mm, `None` for a kernel thread
 /// (`current!().mm()` of Linux 6.16 on).

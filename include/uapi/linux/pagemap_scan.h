@@ -122,6 +122,12 @@ struct pms_features {
 
 #define PMS_FEATURE_GET_FEATURES	(1 << 0)
 #define PMS_FEATURE_ATTACH_PIDFD	(1 << 1)
+/*
+ * PMS_IOC_ATTACH_PIDFD returns a new fd and leaves the fd it is called on as
+ * it was. Modules without this bit rebind the fd it is called on instead
+ * (and return 0): do not attach on those.
+ */
+#define PMS_FEATURE_ATTACH_NEW_FD	(1 << 2)
 
 /*
  * Fills struct pms_features. Errors: EFAULT, EINVAL (size below
@@ -130,11 +136,15 @@ struct pms_features {
 #define PMS_IOC_GET_FEATURES	_IOWR(PMS_IOCTL_MAGIC, 0x40, struct pms_features)
 
 /*
- * Rebinds the fd to the mm of the process a pidfd refers to; the argument
- * is the pidfd itself (by value). Allowed only when the caller may
- * ptrace-read the target (PTRACE_MODE_READ_FSCREDS), the rule that guards
- * opening /proc/PID/pagemap. Errors: EBADF (not a pidfd), ESRCH (the process
- * is gone or has no mm), EACCES (not allowed), EINTR.
+ * Returns a new fd bound to the mm of the process a pidfd refers to, as an
+ * open of /proc/PID/pagemap is; the argument is the pidfd itself (by value).
+ * The new fd is read-only and close-on-exec (set FD_CLOEXEC off to pass it
+ * across execve) and takes the same ioctls; the fd the ioctl is called on
+ * stays bound as it was. Allowed only when the caller may ptrace-read the
+ * target (PTRACE_MODE_READ_FSCREDS), the rule that guards opening
+ * /proc/PID/pagemap. Errors: EBADF (not a pidfd), ESRCH (the process is gone
+ * or has no mm), EACCES (not allowed), EINTR, EMFILE, ENFILE, ENOMEM.
+ * Needs PMS_FEATURE_ATTACH_NEW_FD (see above).
  */
 #define PMS_IOC_ATTACH_PIDFD	_IO(PMS_IOCTL_MAGIC, 0x41)
 

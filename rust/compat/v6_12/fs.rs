@@ -14,7 +14,7 @@ use kernel::types::Opaque;
 /// reference held by the caller) for that reference's lifetime.
 #[repr(transparent)]
 pub(crate) struct File {
-    _inner: Opaque<bindings::file>,
+    inner: Opaque<bindings::file>,
 }
 
 impl File {
@@ -27,5 +27,10 @@ impl File {
         // SAFETY: `File` is a transparent wrapper of `struct file`, valid for 'a
         // (the caller's contract).
         unsafe { &*ptr.cast() }
+    }
+
+    /// The raw `struct file`.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::file {
+        self.inner.get()
     }
 }

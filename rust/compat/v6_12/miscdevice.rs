@@ -148,7 +148,7 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
         let device = unsafe { T::Ptr::borrow((*file).private_data) };
         // SAFETY: the file is valid for the duration of the ioctl.
         let file = unsafe { File::from_raw_file(file) };
-        match T::ioctl(device, file, cmd, arg as usize) {
+        match T::ioctl(device, file, cmd, arg) {
             Ok(ret) => ret as c_long,
             Err(e) => e.to_errno() as c_long,
         }
@@ -166,7 +166,7 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
         let device = unsafe { T::Ptr::borrow((*file).private_data) };
         // SAFETY: as in `ioctl`.
         let file = unsafe { File::from_raw_file(file) };
-        match T::compat_ioctl(device, file, cmd, arg as usize) {
+        match T::compat_ioctl(device, file, cmd, arg) {
             Ok(ret) => ret as c_long,
             Err(e) => e.to_errno() as c_long,
         }

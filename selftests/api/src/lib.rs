@@ -4,7 +4,7 @@
 //! 6.7+) that the `pagemap_scan` module also provides on `/dev/pagemap_scan`.
 //!
 //! - [`Scanner`]: an fd that takes `PAGEMAP_SCAN`: the device
-//!   ([`Scanner::open`], rebound to another process with
+//!   ([`Scanner::open`], or bound to another process by
 //!   [`Scanner::attach_pidfd`], its support listed by [`Scanner::features`]),
 //!   or the kernel's own `/proc/PID/pagemap` ([`Scanner::open_proc_self`]),
 //!   so the two can be compared.
@@ -54,7 +54,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use uapi::{
     PageRegion, PmScanArg, PmsFeatures, PAGEMAP_SCAN, PMS_FEATURES_SIZE_VER0,
-    PMS_FEATURE_ATTACH_PIDFD, PMS_FEATURE_GET_FEATURES, PMS_IOC_ATTACH_PIDFD, PMS_IOC_GET_FEATURES,
+    PMS_FEATURE_ATTACH_NEW_FD, PMS_FEATURE_ATTACH_PIDFD, PMS_FEATURE_GET_FEATURES,
+    PMS_IOC_ATTACH_PIDFD, PMS_IOC_GET_FEATURES,
 };
 
 /// The module's device node.
@@ -231,9 +232,17 @@ impl Features {
         self.raw.ioctls & PMS_FEATURE_GET_FEATURES != 0
     }
 
-    /// Whether [`Scanner::attach_pidfd`] is implemented.
+    /// Whether `PMS_IOC_ATTACH_PIDFD` is implemented, in either form (see
+    /// [`Features::attach_new_fd`]).
     pub fn attach_pidfd(&self) -> bool {
         self.raw.ioctls & PMS_FEATURE_ATTACH_PIDFD != 0
+    }
+
+    /// Whether `PMS_IOC_ATTACH_PIDFD` returns a new fd, leaving the fd it is
+    /// called on as it was ([`Scanner::attach_pidfd`] needs it). Older
+    /// modules rebind the fd it is called on, and every copy of it, instead.
+    pub fn attach_new_fd(&self) -> bool {
+        self.raw.ioctls & PMS_FEATURE_ATTACH_NEW_FD != 0
     }
 }
 
@@ -320,9 +329,7 @@ impl Scanner {
                     .arg_for(Categories::EMPTY);
                 match self.scan_into(&mut probe, &mut []) {
                     Ok(_) => Categories::ALL,
-                    Err(e) if e.errno() == libc::EINVAL => {
-                        Categories::V6_12
-                    }
+                    Err(e) if e.errno() == libc::EINVAL => Categories::V6_12,
                     Err(e) => return Err(e),
                 }
             }
@@ -331,23 +338,32 @@ impl Scanner {
         Ok(*self.known.get_or_init(|| known))
     }
 
-    /// Rebinds this device fd to the address space of the process `pidfd`
-    /// refers to (`PMS_IOC_ATTACH_PIDFD`). Needs ptrace-read access to it.
+    /// A new scanner of the address space of the process `pidfd` refers to
+    /// (`PMS_IOC_ATTACH_PIDFD` on this device fd), as [`Scanner::open_proc`]
+    /// of its pid would be; needs ptrace-read access to it. This scanner
+    /// stays bound as it was. The new fd is close-on-exec.
     ///
     /// Errors: `EBADF` (not a pidfd), `ESRCH` (the process is gone or has no
-    /// address space), `EACCES` (not allowed), `ENOTTY` (not the device, or
-    /// a module without the ioctl).
+    /// address space), `EACCES` (not allowed), `EMFILE`, `ENFILE`, `ENOMEM`,
+    /// `ENOTTY` (a module without the ioctls), `EOPNOTSUPP` (a module whose
+    /// attach rebinds this fd instead: never called), `EINVAL` (not the device).
     ///
     /// ```no_run
     /// use pagemap_scan::{pidfd_open, Scanner};
     /// use std::os::fd::AsFd;
     ///
     /// let pidfd = pidfd_open(1234)?;
-    /// let scanner = Scanner::open()?;
-    /// scanner.attach_pidfd(pidfd.as_fd())?;
+    /// let theirs = Scanner::open()?.attach_pidfd(pidfd.as_fd())?;
     /// # Ok::<(), pagemap_scan::Error>(())
     /// ```
-    pub fn attach_pidfd(&self, pidfd: BorrowedFd<'_>) -> Result<(), Error> {
+    pub fn attach_pidfd(&self, pidfd: BorrowedFd<'_>) -> Result<Scanner, Error> {
+        // An older module's attach would rebind this fd, shared by its copies.
+        let features = self
+            .features()
+            .map_err(|e| Error::new(Op::AttachPidfd, e.errno()))?;
+        if !features.attach_new_fd() {
+            return Err(Error::new(Op::AttachPidfd, libc::EOPNOTSUPP));
+        }
         // SAFETY: the ioctl takes the pidfd by value and reads no memory of ours.
         let ret = unsafe {
             libc::ioctl(
@@ -356,7 +372,10 @@ impl Scanner {
                 libc::c_long::from(pidfd.as_raw_fd()),
             )
         };
-        check(ret.into(), Op::AttachPidfd).map(drop)
+        let fd = check(ret.into(), Op::AttachPidfd)?;
+        // SAFETY: a successful attach returns a new fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        Ok(Scanner::from_fd(fd))
     }
 
     /// What the module supports (`PMS_IOC_GET_FEATURES`, version 0).

@@ -281,16 +281,15 @@ fn scanner_for(pid: i32, proc: bool) -> Result<Scanner, Failure> {
         .map_err(|e| match e.errno() {
             libc::EACCES | libc::EPERM => denied(),
             libc::ESRCH => Failure(1, format!("process {pid} has exited or has no memory")),
-            libc::ENOTTY => Failure(
+            libc::ENOTTY | libc::EOPNOTSUPP => Failure(
                 1,
                 format!(
-                    "the loaded module does not implement PMS_IOC_ATTACH_PIDFD: load a newer \
-                 pagemap_scan.ko, or use --proc: {e}"
+                    "the loaded module does not implement PMS_IOC_ATTACH_PIDFD returning a new \
+                 fd: load a newer pagemap_scan.ko, or use --proc: {e}"
                 ),
             ),
             _ => Failure(1, e.to_string()),
-        })?;
-    Ok(scanner)
+        })
 }
 
 fn scan_error(pid: i32, e: Error) -> Failure {

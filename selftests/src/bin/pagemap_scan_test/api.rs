@@ -241,11 +241,14 @@ pub fn features() -> Outcome {
     let raw = f.raw();
     let categories = scanner::kernel_abi().categories;
     ensure!(
-        (raw.size, raw.categories, raw.flags, raw.ioctls) == (32, categories, 3, 3),
-        "features: {raw:x?}, want size 32, categories {categories:#x} (the C ioctl's), flags 3, ioctls 3"
+        (raw.size, raw.categories, raw.flags, raw.ioctls) == (32, categories, 3, 7),
+        "features: {raw:x?}, want size 32, categories {categories:#x} (the C ioctl's), flags 3, ioctls 7"
     );
     ensure!(
-        f.categories().bits() == categories && f.attach_pidfd() && f.get_features(),
+        f.categories().bits() == categories
+            && f.attach_pidfd()
+            && f.attach_new_fd()
+            && f.get_features(),
         "features: {f:?}"
     );
     Ok(())
@@ -310,13 +313,13 @@ impl Drop for Child {
     }
 }
 
-/// `attach_pidfd()`: the device then scans the child as its
+/// `attach_pidfd()`: the new scanner scans the child as its
 /// `/proc/PID/pagemap` does; a fd that is not a pidfd is `EBADF`.
 pub fn attach_pidfd() -> Outcome {
     let child = Child::start()?;
-    let dev = Scanner::open()?;
+    let own = Scanner::open()?;
     let pidfd = pidfd_open(child.pid.as_raw())?;
-    dev.attach_pidfd(pidfd.as_fd())?;
+    let dev = own.attach_pidfd(pidfd.as_fd())?;
     let proc = Scanner::open_proc(child.pid.as_raw())?;
     let q = Query::new(child.range());
     for vec_len in VEC_LENS {
@@ -338,7 +341,7 @@ pub fn attach_pidfd() -> Outcome {
         "present pages of the child: {pages:?}"
     );
     let not_a_pidfd = std::fs::File::open("/dev/null").map_err(|e| e.to_string())?;
-    match dev.attach_pidfd(not_a_pidfd.as_fd()) {
+    match own.attach_pidfd(not_a_pidfd.as_fd()) {
         Err(e) if e.errno() == libc::EBADF => Ok(()),
         other => Err(format!("attach of /dev/null: {other:?}, want EBADF").into()),
     }
