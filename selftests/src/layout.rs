@@ -345,3 +345,27 @@ fn shm_hugetlb_at(addr: *mut libc::c_void, len: usize) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Skips the test when the system has no swap (`MADV_PAGEOUT` would leave
+/// anonymous pages present).
+pub fn require_swap() -> crate::tap::Outcome {
+    let swaps = std::fs::read_to_string("/proc/swaps").unwrap_or_default();
+    if swaps.lines().count() < 2 {
+        crate::skip!("no swap (/proc/swaps lists none)");
+    }
+    Ok(())
+}
+
+/// Skips the test when fewer than `n` free hugetlb pages are reserved.
+pub fn require_hugetlb(n: u64) -> crate::tap::Outcome {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let free = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("HugePages_Free:"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    if free < n {
+        crate::skip!("{free} free hugetlb pages, the test needs {n} (vm.nr_hugepages)");
+    }
+    Ok(())
+}

@@ -10,7 +10,9 @@
 //! them (equal categories, adjacent).
 
 use pagemap_scan_selftests::ensure;
-use pagemap_scan_selftests::layout::{clear_soft_dirty, memfd, Area, Kind, HUGE, HUGE_PAGES};
+use pagemap_scan_selftests::layout::{
+    clear_soft_dirty, memfd, require_hugetlb, require_swap, Area, Kind, HUGE, HUGE_PAGES,
+};
 use pagemap_scan_selftests::mem::PAGE;
 use pagemap_scan_selftests::scanner::{
     arg, both, kernel_abi, written_in_plain_vma, Reply, Scanner,
@@ -180,6 +182,7 @@ pub fn anon_private() -> Outcome {
 }
 
 pub fn shmem() -> Outcome {
+    require_swap()?;
     let area = Area::of(Kind::Shmem, 16)?;
     area.write(0, 1)?;
     area.read(1, 1)?;
@@ -299,6 +302,7 @@ pub fn thp() -> Outcome {
 }
 
 pub fn hugetlb_map() -> Outcome {
+    require_hugetlb(3)?;
     let area = Area::of(Kind::Hugetlb, 3 * HUGE_PAGES)?;
     let huge = pw() | H;
     area.write(0, 1)?;
@@ -324,6 +328,7 @@ pub fn hugetlb_map() -> Outcome {
 }
 
 pub fn hugetlb_memfd() -> Outcome {
+    require_hugetlb(2)?;
     let fd = memfd(libc::MFD_HUGETLB, 2 * HUGE)?;
     let mut shared = Area::new(2 * HUGE_PAGES)?;
     shared.place_file(0, fd.as_fd(), 2 * HUGE_PAGES, true)?;
@@ -350,6 +355,7 @@ pub fn hugetlb_memfd() -> Outcome {
 }
 
 pub fn hugetlb_shm() -> Outcome {
+    require_hugetlb(1)?;
     let area = Area::of(Kind::HugetlbShm, 2 * HUGE_PAGES)?;
     area.write(0, 1)?;
     all(
@@ -371,6 +377,7 @@ pub fn hugetlb_shm() -> Outcome {
 }
 
 pub fn swapped() -> Outcome {
+    require_swap()?;
     let area = Area::of(Kind::Anon, 16)?;
     area.write(0, 16)?;
     area.page_out(0, 4)?;
@@ -410,6 +417,7 @@ pub fn swapped() -> Outcome {
 }
 
 pub fn soft_dirty() -> Outcome {
+    require_swap()?;
     let area = Area::of(Kind::Anon, 8)?;
     area.write(0, 8)?;
     clear_soft_dirty()?;
@@ -574,6 +582,7 @@ fn walk(
 /// shared and private, shmem, an untouched reservation, a THP and hugetlb:
 /// present or swapped pages that are neither the zero page nor file-backed.
 pub fn criu_predump_loop() -> Outcome {
+    require_swap()?;
     let mut area = Area::new(3 * HUGE_PAGES)?;
     area.place(0, Kind::Anon, 64)?;
     area.write(0, 32)?;
