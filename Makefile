@@ -94,7 +94,7 @@ endif
 
 uninstall:
 	@test -n "$(KRELEASE)" || { echo "uninstall: KDIR='$(KDIR)' is not a built kernel tree" >&2; exit 1; }
-	rm -f $(INSTALL_MOD_PATH)/lib/modules/$(KRELEASE)/$(INSTALL_MOD_DIR)/pagemap_scan.ko
+	rm -f $(addprefix $(INSTALL_MOD_PATH)/lib/modules/$(KRELEASE)/$(INSTALL_MOD_DIR)/pagemap_scan.ko,'' .xz .gz .zst)
 	if [ -f $(INSTALL_MOD_PATH)/lib/modules/$(KRELEASE)/modules.dep ]; then \
 		depmod -b "$(or $(INSTALL_MOD_PATH),/)" $(KRELEASE); fi
 	rm -f $(DESTDIR)$(INCLUDEDIR)/linux/pagemap_scan.h \

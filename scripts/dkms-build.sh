@@ -28,7 +28,7 @@ jobs=${PAGEMAP_SCAN_JOBS:-$(nproc 2>/dev/null || echo 2)}
 # Progress and errors go to dkms's make.log (stderr) and, when there is one,
 # to the terminal of whoever runs dkms: a first build waits minutes on them.
 say() {
-	echo "pagemap_scan: $*"
+	echo "pagemap_scan: $*" >&2
 	{ [ -w /dev/tty ] && echo "pagemap_scan: $*" >/dev/tty; } 2>/dev/null || true
 }
 die() {
@@ -144,7 +144,7 @@ kernel_tree() {
 	cp "$ksrc/Module.symvers" "$tree/"
 	# BTF for the module needs the kernel's vmlinux; depmod a System.map.
 	[ ! -f "$ksrc/vmlinux" ] || cp "$ksrc/vmlinux" "$tree/"
-	for m in "$ksrc/System.map" "/lib/modules/$kver/System.map" "/boot/System.map-$kver"; do
+	for m in "$ksrc/System.map" "/boot/System.map-$kver" "/lib/modules/$kver/System.map"; do
 		if [ -f "$m" ]; then cp "$m" "$tree/System.map"; break; fi
 	done
 	echo "$stamp" >"$cache/stamp"
