@@ -24,7 +24,6 @@ else
 PMS_KERNEL ?= debian
 export PMS_KERNEL
 PMS_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/pagemap_scan
-LLVM ?= 1
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: all kernel module host-test selftests vm-test check check-6.12 check-debug demo clean
@@ -35,7 +34,10 @@ kernel:
 	scripts/setup.sh
 	scripts/kernel.sh $(PMS_KERNEL) prepare
 
-KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM)
+# The compiler KDIR was built with: LLVM=1 for clang, else the gcc its .config
+# names (scripts/kbuild-toolchain.sh). KBUILD_TOOLCHAIN= overrides it.
+KBUILD_TOOLCHAIN ?= $(shell $(CURDIR)/scripts/kbuild-toolchain.sh $(KDIR))
+KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) $(KBUILD_TOOLCHAIN)
 ifdef KDIR
 # Your own kernel, taken as it is.
 module:
@@ -98,7 +100,7 @@ endif
 
 uninstall:
 	@test -n "$(KRELEASE)" || { echo "uninstall: KDIR='$(KDIR)' is not a built kernel tree" >&2; exit 1; }
-	rm -f $(INSTALL_MOD_PATH)/lib/modules/$(KRELEASE)/$(INSTALL_MOD_DIR)/pagemap_scan.ko
+	rm -f $(addprefix $(INSTALL_MOD_PATH)/lib/modules/$(KRELEASE)/$(INSTALL_MOD_DIR)/pagemap_scan.ko,'' .xz .gz .zst)
 	if [ -f $(INSTALL_MOD_PATH)/lib/modules/$(KRELEASE)/modules.dep ]; then \
 		depmod -b "$(or $(INSTALL_MOD_PATH),/)" $(KRELEASE); fi
 	rm -f $(DESTDIR)$(INCLUDEDIR)/linux/pagemap_scan.h \

@@ -106,6 +106,11 @@ if [ "$kernel" = 6.12 ]; then
 	step dkms scripts/dkms-test.sh "$kdir"
 fi
 step selftests-build cargo build --release -p pagemap-scan-selftests -p pmscan
+# As a Debian user installs it: trixie's dkms in the chroot (MOK-signed), make
+# install, the installed module loaded in the stock image.
+if [ "$kernel" = debian ]; then
+	step dkms-debian scripts/dkms-test-debian.sh
+fi
 step upstream-selftest-build scripts/build-upstream-selftest.sh
 
 phase "check: VM (insmod, kselftests, stress, rmmod, load/unload cycles, dmesg)"
