@@ -320,9 +320,7 @@ impl Scanner {
                     .arg_for(Categories::EMPTY);
                 match self.scan_into(&mut probe, &mut []) {
                     Ok(_) => Categories::ALL,
-                    Err(e) if e.errno() == libc::EINVAL => {
-                        Categories::V6_12
-                    }
+                    Err(e) if e.errno() == libc::EINVAL => Categories::V6_12,
                     Err(e) => return Err(e),
                 }
             }
