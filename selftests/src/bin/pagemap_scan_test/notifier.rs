@@ -325,7 +325,7 @@ struct Tally {
 
 /// `a` (relative) on both twins, each through its scanner and recorded over
 /// its region: the same result and the same events, every start ended; a GET
-/// announces nothing.
+/// announces nothing. Returns the events; prints them, one line per scan.
 fn step(
     probe: &Probe,
     t: &Twin,
@@ -333,7 +333,7 @@ fn step(
     vec_len: usize,
     what: &str,
     tally: &mut Tally,
-) -> Result<(), String> {
+) -> Result<Vec<Event>, String> {
     let (dev, proc) = Scanner::pair()?;
     let mut got = Vec::new();
     for (s, base) in [(&dev, t.bases[0]), (&proc, t.bases[1])] {
@@ -383,7 +383,29 @@ fn step(
     tally.steps += 1;
     tally.events += ce.events.len();
     tally.foreign += de.foreign + ce.foreign;
-    Ok(())
+    println!(
+        "#   {what}: {} calls, both{}",
+        ce.events.len(),
+        compact(&ce.events)
+    );
+    Ok(ce.events.clone())
+}
+
+/// The starts of `events` on one line: `[from, to) EVENT`, a nesting level
+/// deeper after a `{`; at most 8.
+fn compact(events: &[Event]) -> String {
+    let starts: Vec<String> = events
+        .iter()
+        .filter(|e| e.start)
+        .take(8)
+        .map(|e| format!("[{:#x}, {:#x}) {}", e.from, e.to, event_name(e.event)))
+        .collect();
+    let more = events.iter().filter(|e| e.start).count().saturating_sub(8);
+    match (starts.is_empty(), more) {
+        (true, _) => String::new(),
+        (false, 0) => format!(": {}", starts.join(", ")),
+        (false, n) => format!(": {}, and {n} more", starts.join(", ")),
+    }
 }
 
 fn wp(start: u64, end: u64, mask: u64, ret: u64) -> PmScanArg {
@@ -478,10 +500,23 @@ fn twin_kind(kind: Kind) -> Outcome {
     };
     step(&probe, &t, generic, 64, "generic GET+WP", &mut tally)?;
 
-    // Part of a huge page: THP is split, hugetlb backs out.
+    // Part of a written huge page: THP is split, hugetlb backs out. A write
+    // to a protected THP splits it at the fault (wp-async): the second huge
+    // page is zapped and faulted in anew, written and unprotected.
     t.write(&offs);
+    t.advise(HUGE, HUGE, libc::MADV_DONTNEED)?;
+    t.write(&[HUGE + 5 * unit % HUGE]);
     let partial = wp(0, HUGE + HUGE / 2, PAGE_IS_WRITTEN, PAGE_IS_WRITTEN);
-    step(&probe, &t, partial, 64, "partial GET+WP", &mut tally)?;
+    let events = step(&probe, &t, partial, 64, "partial GET+WP", &mut tally)?;
+    if kind == Kind::Thp {
+        // __split_huge_pmd() announces its own MMU_NOTIFY_CLEAR of the pmd.
+        let split = (HUGE as i64, 2 * HUGE as i64, 1);
+        ensure!(
+            events.iter().any(|e| (e.from, e.to, e.event) == split),
+            "THP partial: no split of the second THP announced:{}",
+            show(&events)
+        );
+    }
 
     // max_pages and a full vector stop the walk early.
     t.write(&offs);
