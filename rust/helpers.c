@@ -151,6 +151,9 @@ PMS_KSYM_FUNC(huge_pte_alloc)
 #ifdef CONFIG_MMU_NOTIFIER
 PMS_KSYM_FUNC(__mmu_notifier_invalidate_range_start)
 PMS_KSYM_FUNC(__mmu_notifier_invalidate_range_end)
+#ifdef CONFIG_LOCKDEP
+PMS_KSYM_DATA(__mmu_notifier_invalidate_range_start_map)
+#endif
 #endif
 PMS_KSYM_FUNC(pidfd_get_task)
 PMS_KSYM_FUNC(mm_access)
@@ -184,6 +187,9 @@ static const struct pms_ksym_slot pms_ksym_table[] = {
 #ifdef CONFIG_MMU_NOTIFIER
 	PMS_FUNC(__mmu_notifier_invalidate_range_start),
 	PMS_FUNC(__mmu_notifier_invalidate_range_end),
+#ifdef CONFIG_LOCKDEP
+	PMS_DATA(__mmu_notifier_invalidate_range_start_map),
+#endif
 #endif
 	PMS_FUNC(pidfd_get_task),
 	PMS_FUNC(mm_access),
@@ -287,19 +293,32 @@ int pms_walk_page_range(struct mm_struct *mm, unsigned long start, unsigned long
 }
 
 #ifdef CONFIG_MMU_NOTIFIER
-/* mmu_notifier_invalidate_range_start/end(), inline on non-exported functions. */
+/*
+ * mmu_notifier_invalidate_range_start/end(), inline on non-exported functions
+ * and, with lockdep, on the non-exported lockdep map that C acquires around
+ * every start, notifiers or not: lockdep learns of the scan's invalidations
+ * as it does of C's. The map is the kernel's own (resolved at load, as the
+ * functions are), valid for the kernel's lifetime.
+ */
 static void pms_mmu_notifier_start(struct mmu_notifier_range *range)
 {
 	might_sleep();
+#ifdef CONFIG_LOCKDEP
+	lock_map_acquire(pms___mmu_notifier_invalidate_range_start_map);
+#endif
 	if (mm_has_notifiers(range->mm)) {
 		range->flags |= MMU_NOTIFIER_RANGE_BLOCKABLE;
 		static_call(pms___mmu_notifier_invalidate_range_start)(range);
 	}
+#ifdef CONFIG_LOCKDEP
+	lock_map_release(pms___mmu_notifier_invalidate_range_start_map);
+#endif
 }
 
 static void pms_mmu_notifier_end(struct mmu_notifier_range *range)
 {
-	might_sleep();
+	if (mmu_notifier_range_blockable(range))
+		might_sleep();
 	if (mm_has_notifiers(range->mm))
 		static_call(pms___mmu_notifier_invalidate_range_end)(range);
 }
@@ -310,7 +329,11 @@ static void pms_mmu_notifier_end(struct mmu_notifier_range *range)
 
 /*
  * A write-protecting walk: the protection change of [start, end) is announced
- * to mmu notifiers around it. The range is this chunk's, set anew per call.
+ * to mmu notifiers around it. As in C's do_pagemap_scan(), the range is set
+ * anew per chunk, from the chunk's start to the end of the scan (the walk
+ * may stop before it); what nests inside (a THP split, uffd_wp_range() over
+ * holes) is the kernel's own. The kselftest's notifier tests compare these
+ * calls with C's.
  */
 int pms_walk_page_range_wp(struct mm_struct *mm, unsigned long start, unsigned long end,
 			   void *private)

@@ -97,6 +97,11 @@ if [ "$kernel" = 6.12 ]; then
 	step module-clippy scripts/kernel.sh 6.12 module "$PMS_CACHE/module-clippy" CLIPPY=1
 fi
 step module-build scripts/kernel.sh "$kernel" module "$module_dir"
+# Test-only helper modules (the mmu-notifier recorder; none without CONFIG_MMU_NOTIFIER).
+step test-modules scripts/build-test-modules.sh "$kernel" "$PMS_CACHE/test-modules-$kernel"
+if [ -f "$PMS_CACHE/test-modules-$kernel/pms_notifier_probe.ko" ]; then
+	export PMS_NOTIFIER_KO=$PMS_CACHE/test-modules-$kernel/pms_notifier_probe.ko
+fi
 step header-standalone cc -fsyntax-only -Wall -Werror -Iinclude/uapi selftests/abi/check_header.c
 step header-with-kernel-fs.h cc -fsyntax-only -Wall -Werror -DWITH_KERNEL_FS_H \
 	-I"$kdir/usr/include" -Iinclude/uapi selftests/abi/check_header.c

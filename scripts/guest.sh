@@ -41,6 +41,15 @@ if ! load 2>>"$res/guest.log"; then
 fi
 [ -c /dev/pagemap_scan ] || { note "/dev/pagemap_scan missing after insmod"; finish no-device; }
 note "module: $(modinfo -F vermagic "$PMS_KO" 2>/dev/null); device $(ls -l /dev/pagemap_scan)"
+# >>> notifier: the kselftest's helper (selftests/notifier); its test skips without it
+if [ -n "${PMS_NOTIFIER_KO:-}" ]; then
+	if insmod "$PMS_NOTIFIER_KO" 2>>"$res/guest.log"; then
+		note "helper: pms_notifier_probe loaded"
+	else
+		note "helper: insmod $PMS_NOTIFIER_KO failed"
+	fi
+fi
+# <<< notifier
 
 case $mode in
 test)

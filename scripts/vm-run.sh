@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Boots a kernel (PMS_KERNEL: debian, the default, 6.12 or debug; see
 # scripts/kernel.sh) with virtme-ng and runs scripts/guest.sh in it, with the
-# module built for that kernel ($PMS_CACHE/module-<kernel>/pagemap_scan.ko).
+# module built for that kernel ($PMS_CACHE/module-<kernel>/pagemap_scan.ko)
+# and, when PMS_NOTIFIER_KO names it, the kselftest's helper pms_notifier_probe.ko.
 #   vm-run.sh test   the kselftest and load/unload cycles; judges the results
 #   vm-run.sh demo   one real call, printed
 #   vm-run.sh bench  two boots of the benchmark (wall time; QEMU icount, one CPU),
@@ -54,6 +55,9 @@ boot_once() {
 boot() {
 	local try tries=${PMS_BOOT_TRIES:-3} status
 	echo "PMS_KO=$ko" >>"$1/env"
+	# >>> notifier: the kselftest's helper module, when built (scripts/build-test-modules.sh)
+	[ -n "${PMS_NOTIFIER_KO:-}" ] && echo "PMS_NOTIFIER_KO=$PMS_NOTIFIER_KO" >>"$1/env"
+	# <<< notifier
 	echo "PMS_UPSTREAM=$PWD/target/upstream-$kernel/pagemap_ioctl" >>"$1/env"
 	for try in $(seq "$tries"); do
 		rm -f "$1/started"

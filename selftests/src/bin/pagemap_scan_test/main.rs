@@ -12,6 +12,7 @@ mod faults;
 mod fuzz;
 mod lifecycle;
 mod memory;
+mod notifier;
 mod rwp;
 mod validation;
 mod writeprotect;
@@ -47,6 +48,12 @@ const TESTS: &[Test] = &[
     ("WP twin: hugetlb, whole and partial", writeprotect::hugetlb),
     ("WP: the Wine GetWriteWatch loop", writeprotect::wine_loop),
     ("WP: concurrent writers lose no write", writeprotect::concurrent_writers),
+    ("notifier: GET scans announce nothing, device and C", notifier::get_is_silent),
+    ("notifier: WP twin anon, device announces what C does", notifier::anon),
+    ("notifier: WP twin shmem, device announces what C does", notifier::shmem),
+    ("notifier: WP twin THP, device announces what C does", notifier::thp),
+    ("notifier: WP twin hugetlb, device announces what C does", notifier::hugetlb),
+    ("notifier: WP over holes, unpopulated, in chunks, as C", notifier::holes_and_chunks),
     ("RWP: ACCESSED on anon: reads, writes, zero page, re-protect, lifted", rwp::anon),
     ("RWP: ACCESSED on shmem", rwp::shmem),
     ("RWP: ACCESSED on THP, a pmd protected and resolved whole", rwp::thp),
