@@ -24,7 +24,7 @@ note "hugetlb pages reserved: $(cat /proc/sys/vm/nr_hugepages)"
 if mkswap /dev/vda >/dev/null 2>&1 && swapon /dev/vda; then
 	note "swap: $(awk 'NR > 1 { print $1, $3 " KiB" }' /proc/swaps)"
 else
-	note "swap: none (no /dev/vda); swap tests will fail"
+	note "swap: none (no /dev/vda); the swap tests skip"
 fi
 note "THP: $(cat /sys/kernel/mm/transparent_hugepage/enabled)"
 note "kernel: $(uname -r)"

@@ -38,11 +38,16 @@ vm_memory=2G vm_cpus=2 vm_qemu_extra=
 # and RES shared read-write; the console goes to RES/console.log.
 boot_once() {
 	# A sparse disk for the guest's swap (tests page memory out with MADV_PAGEOUT).
-	truncate -s 512M "$1/swap.img"
+	# PMS_VM_NOSWAP=1 boots without it: the swap tests then SKIP.
+	local disk=
+	if [ "${PMS_VM_NOSWAP:-0}" != 1 ]; then
+		truncate -s 512M "$1/swap.img"
+		disk="-drive file=$1/swap.img,if=virtio,format=raw,cache=unsafe"
+	fi
 	# shellcheck disable=SC2086 # vng_args is a list of words
 	PATH=$PMS_VENV/bin:$PATH timeout "${PMS_VM_TIMEOUT:-1200}" vng -v $kvm $vng_args --run "$image" \
 		--memory "$vm_memory" --cpus "$vm_cpus" \
-		--qemu-opts="-drive file=$1/swap.img,if=virtio,format=raw,cache=unsafe${vm_qemu_extra:+ $vm_qemu_extra}" \
+		--qemu-opts="$disk${vm_qemu_extra:+ $vm_qemu_extra}" \
 		--rwdir "$1" --exec "scripts/guest.sh $2 $1 ${PMS_TEST_TIMEOUT:-900} ${PMS_STRESS_SECS:-20} ${PMS_CYCLES:-20}" </dev/null >"$1/console.log" 2>&1
 	local status=$?
 	rm -f "$1/swap.img"
