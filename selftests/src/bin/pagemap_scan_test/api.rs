@@ -95,7 +95,7 @@ fn random_query(area: &Area, r: &mut Rng) -> Query {
     let reported = if r.one_in(3) {
         cats(r, 4)
     } else {
-        Categories::ALL
+        c_categories()
     };
     let first = r.below(area.pages() as u64 / 2) as usize;
     let end = area.page(first + r.below((area.pages() - first) as u64 + 1) as usize);
