@@ -152,3 +152,16 @@ pub fn kernel_abi() -> pagemap_scan_core::abi::KernelAbi {
 pub fn written_in_plain_vma() -> u64 {
     kernel_abi().unprotected(false, false)
 }
+
+/// `delete_module("pagemap_scan", O_NONBLOCK)`: what `rmmod` asks, without waiting.
+pub fn try_unload_module() -> Result<(), Errno> {
+    // SAFETY: a plain syscall on a NUL-terminated name.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_delete_module,
+            c"pagemap_scan".as_ptr(),
+            libc::O_NONBLOCK,
+        )
+    };
+    Errno::result(r).map(drop)
+}

@@ -14,7 +14,7 @@ use nix::unistd::{fork, getpid, getppid, pipe, read, setgroups, setresgid, setre
 use nix::unistd::{ForkResult, Gid, Pid, Uid};
 use pagemap_scan_selftests::ensure;
 use pagemap_scan_selftests::mem::{Mapping, PAGE};
-use pagemap_scan_selftests::scanner::{arg, both, kernel_abi, Scanner};
+use pagemap_scan_selftests::scanner::{arg, both, kernel_abi, try_unload_module, Scanner};
 use pagemap_scan_selftests::tap::Outcome;
 use pagemap_scan_selftests::uapi::*;
 use std::fs::File;
@@ -519,18 +519,10 @@ pub fn attach_fd_holds_the_module() -> Outcome {
         "module refcnt: {before} with the device fd, {with_both} after attach, \
          {with_attached} with the attached fd alone; want +1 then -1"
     );
-    // SAFETY: a plain syscall on a NUL-terminated name.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_delete_module,
-            c"pagemap_scan".as_ptr(),
-            libc::O_NONBLOCK,
-        )
-    };
+    let r = try_unload_module();
     ensure!(
-        Errno::result(r) == Err(Errno::EWOULDBLOCK),
-        "delete_module with only an attached fd open: {:?}, want EWOULDBLOCK",
-        Errno::result(r)
+        r == Err(Errno::EWOULDBLOCK),
+        "delete_module with only an attached fd open: {r:?}, want EWOULDBLOCK"
     );
     // The module is still there and the attached fd still works.
     let m = Mapping::anon(2)?;

@@ -17,7 +17,7 @@ use nix::unistd::{fork, pipe, read, write, ForkResult, Pid};
 use pagemap_scan_selftests::ensure;
 use pagemap_scan_selftests::mem::{Mapping, PAGE};
 use pagemap_scan_selftests::rng::{self, Rng};
-use pagemap_scan_selftests::scanner::{arg, Reply, Scanner};
+use pagemap_scan_selftests::scanner::{arg, try_unload_module, Reply, Scanner};
 use pagemap_scan_selftests::tap::Outcome;
 use pagemap_scan_selftests::uapi::*;
 use pagemap_scan_selftests::uffd::Uffd;
@@ -498,18 +498,10 @@ pub fn fd_passed_by_scm_rights() -> Outcome {
 
 pub fn rmmod_refused_while_open() -> Outcome {
     let dev = Scanner::device().map_err(|e| e.to_string())?;
-    // SAFETY: a plain syscall on a NUL-terminated name.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_delete_module,
-            c"pagemap_scan".as_ptr(),
-            libc::O_NONBLOCK,
-        )
-    };
+    let r = try_unload_module();
     ensure!(
-        Errno::result(r) == Err(Errno::EWOULDBLOCK),
-        "delete_module with an fd open: {:?}, want EWOULDBLOCK",
-        Errno::result(r)
+        r == Err(Errno::EWOULDBLOCK),
+        "delete_module with an fd open: {r:?}, want EWOULDBLOCK"
     );
     // The module is still there and the fd still works.
     let m = alternating(2)?;

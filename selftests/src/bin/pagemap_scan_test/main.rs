@@ -3,6 +3,7 @@
 //! kselftest for /dev/pagemap_scan. Run as root in the test VM with the module
 //! loaded; every test compares the device with `/proc/self/pagemap`.
 
+use pagemap_scan_selftests::layout::Kind;
 use pagemap_scan_selftests::tap::{self, Test};
 
 mod api;
@@ -42,17 +43,17 @@ const TESTS: &[Test] = &[
     ("more regions than the 512-entry bounce buffer", memory::more_regions_than_the_bounce_buffer),
     ("differential: random layouts and arguments, device equals C", differential::random_calls),
     ("WP: without wp-async, skipped or EPERM", writeprotect::without_wp_async),
-    ("WP twin: anon", writeprotect::anon),
-    ("WP twin: shmem", writeprotect::shmem),
-    ("WP twin: THP, whole and split", writeprotect::thp),
-    ("WP twin: hugetlb, whole and partial", writeprotect::hugetlb),
+    ("WP twin: anon", || writeprotect::twin_kind(Kind::Anon)),
+    ("WP twin: shmem", || writeprotect::twin_kind(Kind::Shmem)),
+    ("WP twin: THP, whole and split", || writeprotect::twin_kind(Kind::Thp)),
+    ("WP twin: hugetlb, whole and partial", || writeprotect::twin_kind(Kind::Hugetlb)),
     ("WP: the Wine GetWriteWatch loop", writeprotect::wine_loop),
     ("WP: concurrent writers lose no write", writeprotect::concurrent_writers),
     ("notifier: GET scans announce nothing, device and C", notifier::get_is_silent),
-    ("notifier: WP twin anon, device announces what C does", notifier::anon),
-    ("notifier: WP twin shmem, device announces what C does", notifier::shmem),
-    ("notifier: WP twin THP, device announces what C does", notifier::thp),
-    ("notifier: WP twin hugetlb, device announces what C does", notifier::hugetlb),
+    ("notifier: WP twin anon, device announces what C does", || notifier::twin_kind(Kind::Anon)),
+    ("notifier: WP twin shmem, device announces what C does", || notifier::twin_kind(Kind::Shmem)),
+    ("notifier: WP twin THP, device announces what C does", || notifier::twin_kind(Kind::Thp)),
+    ("notifier: WP twin hugetlb, device announces what C does", || notifier::twin_kind(Kind::Hugetlb)),
     ("notifier: WP over holes, unpopulated, in chunks, as C", notifier::holes_and_chunks),
     ("RWP: ACCESSED on anon: reads, writes, zero page, re-protect, lifted", rwp::anon),
     ("RWP: ACCESSED on shmem", rwp::shmem),

@@ -474,7 +474,7 @@ pub fn get_is_silent() -> Outcome {
 /// The write-protect protocol of writeprotect.rs on one kind, every scan
 /// recorded: reset, writes, GET+WP, zap, generic masks, part of a huge page,
 /// `max_pages`.
-fn twin_kind(kind: Kind) -> Outcome {
+pub fn twin_kind(kind: Kind) -> Outcome {
     let probe = Probe::open()?;
     let len = 2 * HUGE;
     let t = Twin::of(kind, len)?;
@@ -530,22 +530,6 @@ fn twin_kind(kind: Kind) -> Outcome {
     step(&probe, &t, written_wp, 0, "final reset", &mut tally)?;
     report(&format!("{kind:?} WP"), &tally);
     Ok(())
-}
-
-pub fn anon() -> Outcome {
-    twin_kind(Kind::Anon)
-}
-
-pub fn shmem() -> Outcome {
-    twin_kind(Kind::Shmem)
-}
-
-pub fn thp() -> Outcome {
-    twin_kind(Kind::Thp)
-}
-
-pub fn hugetlb() -> Outcome {
-    twin_kind(Kind::Hugetlb)
 }
 
 /// Holes and unpopulated memory: a partly written anon part, an unmapped

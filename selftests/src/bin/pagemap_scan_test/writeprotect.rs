@@ -128,7 +128,7 @@ fn pages(r: &Relative) -> Vec<u64> {
 }
 
 /// The whole protocol on one kind: reset, write, GET+WP, zap, generic masks.
-fn twin_kind(kind: Kind) -> Outcome {
+pub fn twin_kind(kind: Kind) -> Outcome {
     let len = 2 * HUGE;
     let t = Twin::new(kind, len)?;
     let unit = if matches!(kind, Kind::Hugetlb) {
@@ -226,22 +226,6 @@ fn twin_kind(kind: Kind) -> Outcome {
         "{kind:?}: CHECK_WPASYNC on wp-async memory: {r:?}"
     );
     Ok(())
-}
-
-pub fn anon() -> Outcome {
-    twin_kind(Kind::Anon)
-}
-
-pub fn shmem() -> Outcome {
-    twin_kind(Kind::Shmem)
-}
-
-pub fn thp() -> Outcome {
-    twin_kind(Kind::Thp)
-}
-
-pub fn hugetlb() -> Outcome {
-    twin_kind(Kind::Hugetlb)
 }
 
 /// Memory without wp-async: skipped by WP_MATCHING, refused by CHECK_WPASYNC.
