@@ -37,6 +37,12 @@ sync_sources() {
 	(cd "$here/.." && tar -cf - Kbuild Makefile rust include) | tar -xf - -C "$1"
 }
 
+if [ "$what" = module ]; then
+	out=${1:?usage: kernel.sh TARGET module OUT [MAKE ARGS]}
+	shift
+	sync_sources "$out"
+fi
+
 case $target in
 debian)
 	case $what in
@@ -47,12 +53,7 @@ debian)
 	vng-args) echo "--busybox $debian_dir/busybox/usr/bin/busybox" ;;
 	tree) echo "$debian_chroot/build/$DEB_KSRC" ;;
 	release) echo "$DEB_KREL" ;;
-	module)
-		sync_sources "$1"
-		out=$1
-		shift
-		"$here/debian-kernel.sh" make "$out" modules "$@"
-		;;
+	module) "$here/debian-kernel.sh" make "$out" modules "$@" ;;
 	*) die "kernel.sh: unknown command $what" ;;
 	esac
 	;;
@@ -64,12 +65,7 @@ debian)
 	vng-args) echo "" ;;
 	tree) echo "$kdir" ;;
 	release) cat "$kdir/include/config/kernel.release" ;;
-	module)
-		sync_sources "$1"
-		out=$1
-		shift
-		make -C "$kdir" M="$out" LLVM=1 modules "$@"
-		;;
+	module) make -C "$kdir" M="$out" LLVM=1 modules "$@" ;;
 	*) die "kernel.sh: unknown command $what" ;;
 	esac
 	;;
@@ -80,12 +76,7 @@ debug)
 	vng-args) echo "" ;;
 	tree) "$here/build-debug-kernel.sh" --print-kdir ;;
 	release) cat "$("$here/build-debug-kernel.sh" --print-kdir)/include/config/kernel.release" ;;
-	module)
-		sync_sources "$1"
-		out=$1
-		shift
-		"$here/build-debug-kernel.sh" make "$out" modules "$@"
-		;;
+	module) "$here/build-debug-kernel.sh" make "$out" modules "$@" ;;
 	*) die "kernel.sh: unknown command $what" ;;
 	esac
 	;;
