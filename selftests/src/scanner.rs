@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The two PAGEMAP_SCAN implementations under comparison: the module's device
-//! and the kernel's C ioctl on `/proc/self/pagemap`.
+//! and the kernel's C ioctl on `/proc/self/pagemap`, opened by the API
+//! crate's [`pagemap_scan::Scanner`]; the calls here are raw, so a test can
+//! pass any `pm_scan_arg`, malformed ones included.
 
 use crate::uapi::{PageRegion, PmScanArg, PAGEMAP_SCAN};
 use nix::errno::Errno;
-use std::fs::{File, OpenOptions};
-use std::os::fd::AsRawFd;
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd};
 
-/// The module's device node.
-pub const DEVICE: &str = "/dev/pagemap_scan";
+/// The module's device node (the API crate's).
+pub use pagemap_scan::DEVICE;
 
 /// An fd that takes PAGEMAP_SCAN.
 pub struct Scanner {
@@ -30,18 +32,14 @@ pub struct Reply {
 impl Scanner {
     /// Opens the module's device.
     pub fn device() -> std::io::Result<Scanner> {
-        Ok(Scanner {
-            name: "device",
-            file: OpenOptions::new().read(true).open(DEVICE)?,
-        })
+        let fd = OwnedFd::from(pagemap_scan::Scanner::open()?);
+        Ok(Scanner::from_fd("device", fd))
     }
 
     /// Opens the kernel's `/proc/self/pagemap`.
     pub fn proc() -> std::io::Result<Scanner> {
-        Ok(Scanner {
-            name: "proc",
-            file: File::open("/proc/self/pagemap")?,
-        })
+        let fd = OwnedFd::from(pagemap_scan::Scanner::open_proc_self()?);
+        Ok(Scanner::from_fd("proc", fd))
     }
 
     /// An fd received from elsewhere (`SCM_RIGHTS`, say).

@@ -472,6 +472,14 @@ impl AsFd for Scanner {
     }
 }
 
+/// The fd itself, for code that issues its own ioctls on it (the
+/// selftests' raw, even malformed, `pm_scan_arg`s).
+impl From<Scanner> for OwnedFd {
+    fn from(scanner: Scanner) -> OwnedFd {
+        scanner.fd
+    }
+}
+
 impl RawScan for Scanner {
     fn categories(&self) -> Result<Categories, Error> {
         Scanner::categories(self)
