@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The two PAGEMAP_SCAN implementations under comparison: the module's device
-//! and the kernel's C ioctl on `/proc/self/pagemap`.
+//! and the kernel's C ioctl on `/proc/self/pagemap`, opened by the API
+//! crate's [`pagemap_scan::Scanner`]; the calls here are raw, so a test can
+//! pass any `pm_scan_arg`, malformed ones included.
 
 use crate::uapi::{PageRegion, PmScanArg, PAGEMAP_SCAN};
 use nix::errno::Errno;
-use std::fs::{File, OpenOptions};
-use std::os::fd::AsRawFd;
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd};
 
-/// The module's device node.
-pub const DEVICE: &str = "/dev/pagemap_scan";
+/// The module's device node (the API crate's).
+pub use pagemap_scan::DEVICE;
 
 /// An fd that takes PAGEMAP_SCAN.
 pub struct Scanner {
@@ -30,18 +32,14 @@ pub struct Reply {
 impl Scanner {
     /// Opens the module's device.
     pub fn device() -> std::io::Result<Scanner> {
-        Ok(Scanner {
-            name: "device",
-            file: OpenOptions::new().read(true).open(DEVICE)?,
-        })
+        let fd = OwnedFd::from(pagemap_scan::Scanner::open()?);
+        Ok(Scanner::from_fd("device", fd))
     }
 
     /// Opens the kernel's `/proc/self/pagemap`.
     pub fn proc() -> std::io::Result<Scanner> {
-        Ok(Scanner {
-            name: "proc",
-            file: File::open("/proc/self/pagemap")?,
-        })
+        let fd = OwnedFd::from(pagemap_scan::Scanner::open_proc_self()?);
+        Ok(Scanner::from_fd("proc", fd))
     }
 
     /// An fd received from elsewhere (`SCM_RIGHTS`, say).
@@ -133,13 +131,14 @@ pub fn both(
 }
 
 /// The rules of the running kernel's C ioctl (the oracle), told apart by
-/// what it answers: 7.3's validation accepts `PAGE_IS_GUARD`, 6.12's does not.
+/// what it answers: 7.3's validation accepts `PAGE_IS_ACCESSED`, which came
+/// with the rules that differ (WRITTEN only in uffd-wp VMAs); 6.12's does not.
 pub fn kernel_abi() -> pagemap_scan_core::abi::KernelAbi {
     use pagemap_scan_core::abi::{V6_12, V7_3};
     static ABI: std::sync::OnceLock<pagemap_scan_core::abi::KernelAbi> = std::sync::OnceLock::new();
     *ABI.get_or_init(|| {
         let proc = Scanner::proc().expect("open /proc/self/pagemap");
-        let mut probe = arg(0, 0, crate::uapi::PAGE_IS_GUARD, 0);
+        let mut probe = arg(0, 0, crate::uapi::PAGE_IS_ACCESSED, 0);
         match proc.scan(&mut probe).ret {
             Ok(_) => V7_3,
             Err(_) => V6_12,

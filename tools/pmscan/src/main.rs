@@ -4,45 +4,147 @@
 //! from `PAGEMAP_SCAN` on `/dev/pagemap_scan` (attached to the process with
 //! a pidfd) or, with `--proc`, on the kernel's `/proc/PID/pagemap`.
 
-use pagemap_scan::{pidfd_open, Categories, Error, Op, Query, Region, Scanner, DEVICE};
+use clap::{ArgGroup, CommandFactory, Parser};
+use clap_complete::Shell;
+use pagemap_scan::{
+    pidfd_open, Categories, Error, Op, Query, Region, Scanner, DEFAULT_VEC_LEN, DEVICE,
+};
+use serde::{Serialize, Serializer};
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::os::fd::AsFd;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Duration;
 
-const USAGE: &str = "\
-usage: pmscan [OPTIONS] --pid PID
-       pmscan [OPTIONS] [--wait-ms N] -- COMMAND [ARGS...]
-
+const LONG_ABOUT: &str = "\
 Prints the regions of every VMA of a process (from /proc/PID/maps) as
-PAGEMAP_SCAN reports them: start, end, pages, categories and mapping.
+PAGEMAP_SCAN reports them: start, end, pages, categories and mapping,
+through /dev/pagemap_scan (attached to the process with a pidfd) or, with
+--proc, the kernel's /proc/PID/pagemap.
+
 With a COMMAND, starts it (its stdout goes to pmscan's stderr), waits
---wait-ms (default 300) milliseconds, scans it, then kills it.
+--wait-ms milliseconds, scans it, then kills it.";
 
-Options:
-  --pid PID          scan the running process PID
-  --json             print a JSON array of objects
-                     {\"start\":\"0x..\",\"end\":\"0x..\",\"pages\":N,\"categories\":[..],\"mapping\":\"..\"}
-  --require CATS     report only pages with all of CATS       (category_mask)
-  --anyof CATS       report only pages with one of CATS       (category_anyof_mask)
-  --invert CATS      flip CATS before matching               (category_inverted)
-  --exclude CATS     report only pages with none of CATS  (inverted and required)
-  --return CATS      categories shown per region (default all) (return_mask)
-  --max-pages N      report at most N pages in all
-  --wp               write-protect the written pages reported (PM_SCAN_WP_MATCHING;
-                     only VMAs registered with userfaultfd wp-async are scanned)
-  --vec-len N        regions per ioctl call (default 256)
-  --proc             use /proc/PID/pagemap (the kernel's C ioctl) instead of the device
-  --wait-ms N        with a COMMAND: how long to let it run before the scan
-  -h, --help         this text
-
+const AFTER_HELP: &str = "\
 CATS: names joined by '|' or ',': wpallowed written file present swapped
 pfnzero huge soft-dirty guard accessed, or all, none, or a number. guard
 and accessed are Linux 7.3's: an older kernel refuses them in a mask, and
-\"all\" then reports the others.";
+\"all\" then reports the others.
 
-/// The command line.
+Exit status: 0 on success, 1 when the scan fails, 2 for a bad command line.";
+
+/// The command line, as clap parses it.
+#[derive(Debug, Parser)]
+#[command(
+    name = "pmscan",
+    version,
+    about = "Prints the page categories of a process's memory, region by region",
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP,
+    override_usage = "pmscan [OPTIONS] --pid <PID>\n       \
+                      pmscan [OPTIONS] [--wait-ms <MS>] [--] <COMMAND> [ARGS]...\n       \
+                      pmscan --completions <SHELL>",
+    args_override_self = true,
+    // Not both; one of them unless --completions (see `Cli::parse_checked`).
+    group = ArgGroup::new("target").args(["pid", "command"])
+)]
+struct Cli {
+    /// Scan the running process PID
+    #[arg(
+        long,
+        value_name = "PID",
+        value_parser = clap::value_parser!(i32).range(1..),
+        allow_negative_numbers = true
+    )]
+    pid: Option<i32>,
+
+    /// Print a JSON array of objects, one per region:
+    /// {"start":"0x..","end":"0x..","pages":N,"categories":[..],"mapping":".."}
+    #[arg(long)]
+    json: bool,
+
+    /// Report only pages with all of CATS (category_mask)
+    #[arg(long, value_name = "CATS", value_parser = categories)]
+    require: Vec<Categories>,
+
+    /// Report only pages with one of CATS (category_anyof_mask)
+    #[arg(long, value_name = "CATS", value_parser = categories)]
+    anyof: Vec<Categories>,
+
+    /// Flip CATS before matching (category_inverted)
+    #[arg(long, value_name = "CATS", value_parser = categories)]
+    invert: Vec<Categories>,
+
+    /// Report only pages with none of CATS (inverted and required)
+    #[arg(long, value_name = "CATS", value_parser = categories)]
+    exclude: Vec<Categories>,
+
+    /// Categories shown per region (return_mask) [default: all]
+    #[arg(long = "return", value_name = "CATS", value_parser = categories)]
+    report: Option<Categories>,
+
+    /// Report at most N pages in all (0: no limit)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    max_pages: u64,
+
+    /// Write-protect the written pages reported (PM_SCAN_WP_MATCHING; only
+    /// VMAs registered with userfaultfd wp-async are scanned)
+    #[arg(long)]
+    wp: bool,
+
+    /// Regions per ioctl call
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = DEFAULT_VEC_LEN as u64,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    vec_len: u64,
+
+    /// Use /proc/PID/pagemap (the kernel's C ioctl) instead of the device
+    #[arg(long)]
+    proc: bool,
+
+    /// With a COMMAND: how long to let it run before the scan, in milliseconds
+    #[arg(long, value_name = "MS", default_value_t = 300)]
+    wait_ms: u64,
+
+    /// Print a completion script for SHELL and exit
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    completions: Option<Shell>,
+
+    /// The command to start and scan, and its arguments: everything after
+    /// `--`, or from the first word that is not an option on
+    #[arg(value_name = "COMMAND", trailing_var_arg = true)]
+    command: Vec<OsString>,
+}
+
+impl Cli {
+    /// Parses `args` (the first is the program name): clap's rules, and
+    /// --pid or a COMMAND unless --completions.
+    fn parse_checked<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let cli = Cli::try_parse_from(args)?;
+        if cli.pid.is_none() && cli.command.is_empty() && cli.completions.is_none() {
+            return Err(Cli::command().error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "give --pid <PID> or a COMMAND",
+            ));
+        }
+        Ok(cli)
+    }
+}
+
+/// A `CATS` value.
+fn categories(s: &str) -> Result<Categories, String> {
+    s.parse()
+        .map_err(|e: pagemap_scan::ParseCategoriesError| e.to_string())
+}
+
+/// What to do: scan with these options.
 #[derive(Debug)]
 struct Options {
     json: bool,
@@ -54,90 +156,34 @@ struct Options {
     query: Query,
 }
 
-/// A failure, with the exit status: 2 for usage errors, 1 otherwise.
-struct Failure(u8, String);
-
-fn usage(msg: impl Into<String>) -> Failure {
-    Failure(2, format!("{}\n\n{USAGE}", msg.into()))
-}
-
-fn parse_args(mut args: impl Iterator<Item = OsString>) -> Result<Options, Failure> {
-    let mut o = Options {
-        json: false,
-        proc: false,
-        pid: None,
-        command: Vec::new(),
-        wait_ms: 300,
-        vec_len: pagemap_scan::DEFAULT_VEC_LEN,
-        query: Query::new(0..0),
-    };
-    let mut query = Query::new(0..0);
-    while let Some(arg) = args.next() {
-        let Some(s) = arg.to_str() else {
-            o.command.push(arg);
-            o.command.extend(args);
-            break;
-        };
-        let (name, inline) = match s.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
-            _ => (s, None),
-        };
-        let mut value = |what: &str| -> Result<String, Failure> {
-            inline
-                .clone()
-                .or_else(|| args.next().and_then(|v| v.into_string().ok()))
-                .ok_or_else(|| usage(format!("{name} needs {what}")))
-        };
-        let cats = |v: String| -> Result<Categories, Failure> {
-            v.parse().map_err(|e| usage(format!("{name}: {e}")))
-        };
-        let number = |v: String| -> Result<u64, Failure> {
-            v.parse()
-                .map_err(|_| usage(format!("{name}: not a number: {v:?}")))
-        };
-        match name {
-            "-h" | "--help" => return Err(Failure(0, USAGE.to_string())),
-            "--json" => o.json = true,
-            "--proc" => o.proc = true,
-            "--wp" => query = query.write_protect(),
-            "--require" => query = query.require(cats(value("categories")?)?),
-            "--anyof" => query = query.any_of(cats(value("categories")?)?),
-            "--invert" => query = query.inverted(cats(value("categories")?)?),
-            "--exclude" => query = query.exclude(cats(value("categories")?)?),
-            "--return" => query = query.report(cats(value("categories")?)?),
-            "--max-pages" => query = query.max_pages(number(value("a number")?)?),
-            "--vec-len" => match number(value("a number")?)? {
-                0 => return Err(usage("--vec-len must be at least 1")),
-                n => o.vec_len = n as usize,
-            },
-            "--wait-ms" => o.wait_ms = number(value("a number")?)?,
-            "--pid" => {
-                let v = value("a pid")?;
-                match v.parse::<i32>() {
-                    Ok(pid) if pid > 0 => o.pid = Some(pid),
-                    _ => return Err(usage(format!("--pid: not a pid: {v:?}"))),
-                }
-            }
-            "--" => {
-                o.command.extend(args);
-                break;
-            }
-            _ if s.starts_with('-') => return Err(usage(format!("unknown option {s}"))),
-            _ => {
-                o.command.push(arg);
-                o.command.extend(args);
-                break;
-            }
+impl From<Cli> for Options {
+    fn from(cli: Cli) -> Options {
+        let mut query = Query::new(0..0);
+        query = cli.require.into_iter().fold(query, Query::require);
+        query = cli.anyof.into_iter().fold(query, Query::any_of);
+        query = cli.invert.into_iter().fold(query, Query::inverted);
+        query = cli.exclude.into_iter().fold(query, Query::exclude);
+        if let Some(report) = cli.report {
+            query = query.report(report);
+        }
+        query = query.max_pages(cli.max_pages);
+        if cli.wp {
+            query = query.write_protect();
+        }
+        Options {
+            json: cli.json,
+            proc: cli.proc,
+            pid: cli.pid,
+            command: cli.command,
+            wait_ms: cli.wait_ms,
+            vec_len: usize::try_from(cli.vec_len).unwrap_or(usize::MAX),
+            query,
         }
     }
-    match (o.pid, o.command.is_empty()) {
-        (Some(_), false) => return Err(usage("give either --pid or a COMMAND, not both")),
-        (None, true) => return Err(usage("give --pid PID or -- COMMAND")),
-        _ => {}
-    }
-    o.query = query;
-    Ok(o)
 }
+
+/// A failure of the scan, with the exit status (1).
+struct Failure(u8, String);
 
 /// A line of `/proc/PID/maps`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,44 +216,50 @@ struct Row<'a> {
     vma: &'a Vma,
 }
 
-/// A JSON string literal.
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// `0x...`, as the JSON has addresses.
+fn hex<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&format_args!("{v:#x}"))
 }
 
-fn print_json(rows: &[Row]) -> String {
-    let mut out = String::from("[");
-    for (i, row) in rows.iter().enumerate() {
+/// A row of `--json`.
+#[derive(Serialize)]
+struct JsonRegion<'a> {
+    #[serde(serialize_with = "hex")]
+    start: u64,
+    #[serde(serialize_with = "hex")]
+    end: u64,
+    pages: u64,
+    categories: Vec<&'static str>,
+    mapping: &'a str,
+}
+
+impl<'a> From<&Row<'a>> for JsonRegion<'a> {
+    fn from(row: &Row<'a>) -> JsonRegion<'a> {
         let r = &row.region;
-        let cats: Vec<String> = r.categories.names().map(json_string).collect();
-        let _ = write!(
-            out,
-            "{}\n  {{\"start\":\"{:#x}\",\"end\":\"{:#x}\",\"pages\":{},\"categories\":[{}],\"mapping\":{}}}",
-            if i == 0 { "" } else { "," },
-            r.start,
-            r.end,
-            r.pages(),
-            cats.join(","),
-            json_string(&row.vma.name)
-        );
+        JsonRegion {
+            start: r.start,
+            end: r.end,
+            pages: r.pages(),
+            categories: r.categories.names().collect(),
+            mapping: &row.vma.name,
+        }
     }
-    out.push_str(if rows.is_empty() { "]\n" } else { "\n]\n" });
-    out
+}
+
+/// The `--json` output: an array with one compact object per line.
+fn print_json(rows: &[Row]) -> String {
+    let items: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            serde_json::to_string(&JsonRegion::from(row))
+                .expect("strings and numbers always serialize")
+        })
+        .collect();
+    if items.is_empty() {
+        "[]\n".to_string()
+    } else {
+        format!("[\n  {}\n]\n", items.join(",\n  "))
+    }
 }
 
 fn print_table(rows: &[Row], header: &str) -> String {
@@ -373,14 +425,14 @@ fn run(o: &Options) -> Result<String, Failure> {
 }
 
 fn main() -> ExitCode {
-    let result = parse_args(std::env::args_os().skip(1)).and_then(|o| run(&o));
-    match result {
+    let cli = Cli::parse_checked(std::env::args_os()).unwrap_or_else(|e| e.exit());
+    if let Some(shell) = cli.completions {
+        clap_complete::generate(shell, &mut Cli::command(), "pmscan", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    match run(&Options::from(cli)) {
         Ok(out) => {
             print!("{out}");
-            ExitCode::SUCCESS
-        }
-        Err(Failure(0, text)) => {
-            println!("{text}");
             ExitCode::SUCCESS
         }
         Err(Failure(status, msg)) => {
@@ -394,8 +446,13 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Options, Failure> {
-        parse_args(args.iter().map(OsString::from))
+    fn parse(args: &[&str]) -> Result<Options, clap::Error> {
+        Cli::parse_checked(std::iter::once("pmscan").chain(args.iter().copied())).map(Options::from)
+    }
+
+    #[test]
+    fn clap_definition() {
+        Cli::command().debug_assert();
     }
 
     #[test]
@@ -418,7 +475,6 @@ mod tests {
             "--pid",
             "42",
         ])
-        .ok()
         .unwrap();
         assert!(o.json && !o.proc);
         assert_eq!(o.pid, Some(42));
@@ -458,26 +514,108 @@ mod tests {
 
     #[test]
     fn command_after_dashes_or_first_word() {
-        let o = parse(&["--proc", "--", "sleep", "--json"]).ok().unwrap();
+        let o = parse(&["--proc", "--", "sleep", "--json"]).unwrap();
         assert_eq!(o.command, ["sleep", "--json"]);
         assert!(o.proc && !o.json);
-        let o = parse(&["--wait-ms", "5", "sleep", "1"]).ok().unwrap();
+        let o = parse(&["--wait-ms", "5", "sleep", "1"]).unwrap();
         assert_eq!((o.command.len(), o.wait_ms), (2, 5));
+        // Options after the command's first word are the command's.
+        let o = parse(&["sleep", "--json", "-h"]).unwrap();
+        assert_eq!(o.command, ["sleep", "--json", "-h"]);
+        assert!(!o.json);
+    }
+
+    #[test]
+    fn defaults_and_repeats() {
+        let o = parse(&["--pid", "7"]).unwrap();
+        assert_eq!((o.wait_ms, o.vec_len), (300, DEFAULT_VEC_LEN));
+        assert!(!o.json && !o.proc && o.command.is_empty());
+        assert_eq!(o.query, Query::new(0..0).max_pages(0));
+        // Masks add up; a later single value wins, as before.
+        let o = parse(&[
+            "--require=present",
+            "--require",
+            "written",
+            "--return=file",
+            "--return=huge",
+            "--pid=1",
+            "--pid=2",
+        ])
+        .unwrap();
+        let a = o.query.arg_for(Categories::ALL);
+        assert_eq!((a.category_mask, a.return_mask), (0b1010, 0b100_0000));
+        assert_eq!(o.pid, Some(2));
     }
 
     #[test]
     fn bad_command_lines() {
-        let status = |args: &[&str]| parse(args).err().map(|Failure(s, m)| (s, m));
-        assert_eq!(status(&[]).unwrap().0, 2);
-        assert_eq!(status(&["--pid", "1", "--", "x"]).unwrap().0, 2);
-        assert!(status(&["--require", "bogus", "--pid", "1"])
-            .unwrap()
-            .1
-            .contains("bogus"));
-        assert!(status(&["--max-pages"]).unwrap().1.contains("needs"));
-        assert!(status(&["--pid", "-3"]).unwrap().1.contains("not a pid"));
-        assert!(status(&["--frob"]).unwrap().1.contains("unknown option"));
-        assert_eq!(status(&["--help"]).unwrap().0, 0);
+        use clap::error::ErrorKind;
+        let err = |args: &[&str]| parse(args).unwrap_err();
+        let text = |args: &[&str]| err(args).render().to_string();
+        assert_eq!(err(&[]).kind(), ErrorKind::MissingRequiredArgument);
+        assert_eq!(err(&[]).exit_code(), 2);
+        assert!(text(&[]).contains("give --pid <PID> or a COMMAND"));
+        assert_eq!(
+            err(&["--pid", "1", "--", "x"]).kind(),
+            ErrorKind::ArgumentConflict
+        );
+        assert!(text(&["--require", "bogus", "--pid", "1"]).contains("bogus"));
+        assert!(text(&["--max-pages"]).contains("a value is required"));
+        assert!(text(&["--pid", "-3"]).contains("-3"));
+        assert!(text(&["--pid", "0"]).contains("--pid"));
+        assert!(text(&["--vec-len=0", "--pid", "1"]).contains("--vec-len"));
+        assert_eq!(err(&["--frob"]).kind(), ErrorKind::UnknownArgument);
+        assert_eq!(
+            err(&["--completions", "bash", "--pid", "1"]).kind(),
+            ErrorKind::ArgumentConflict
+        );
+        assert_eq!(
+            err(&["--completions", "nosh"]).kind(),
+            ErrorKind::InvalidValue
+        );
+        assert_eq!(err(&["--help"]).exit_code(), 0);
+        assert_eq!(err(&["-h"]).exit_code(), 0);
+    }
+
+    #[test]
+    fn help() {
+        let e = parse(&["--help"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp);
+        let help = e.render().to_string();
+        for option in [
+            "--pid <PID>",
+            "--json",
+            "--require <CATS>",
+            "--anyof <CATS>",
+            "--invert <CATS>",
+            "--exclude <CATS>",
+            "--return <CATS>",
+            "--max-pages <N>",
+            "--wp",
+            "--vec-len <N>",
+            "--proc",
+            "--wait-ms <MS>",
+            "--completions <SHELL>",
+            "[default: 300]",
+            "[default: 256]",
+            "soft-dirty guard accessed",
+            "Usage: pmscan [OPTIONS] --pid <PID>",
+        ] {
+            assert!(help.contains(option), "{option:?} missing from\n{help}");
+        }
+    }
+
+    #[test]
+    fn completions() {
+        let cli = Cli::parse_checked(["pmscan", "--completions", "bash"]).unwrap();
+        assert_eq!(cli.completions, Some(Shell::Bash));
+        let mut out = Vec::new();
+        clap_complete::generate(Shell::Bash, &mut Cli::command(), "pmscan", &mut out);
+        let script = String::from_utf8(out).unwrap();
+        assert!(script.contains("_pmscan()"), "{script}");
+        for option in ["--require", "--return", "--wait-ms", "--completions"] {
+            assert!(script.contains(option), "{option} missing");
+        }
     }
 
     #[test]
@@ -516,9 +654,14 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
         let line = "{\"start\":\"0x1000\",\"end\":\"0x3000\",\"pages\":2,\"categories\":[\"written\",\"present\"],\"mapping\":\"a\\\"b\\\\c\"}";
         assert_eq!(out, format!("[\n  {line},\n  {line}\n]\n"));
         assert_eq!(print_json(&[]), "[]\n");
-        assert_eq!(json_string("\u{1}"), "\"\\u0001\"");
         let table = print_table(&rows, "hdr");
         assert!(table.contains("written|present"), "{table}");
         assert!(table.ends_with("2 regions, 4 pages\n"), "{table}");
+        let vma = Vma {
+            name: "\u{1}\n".into(),
+            ..vma
+        };
+        let rows = [Row { region, vma: &vma }];
+        assert!(print_json(&rows).contains("\"mapping\":\"\\u0001\\n\""));
     }
 }

@@ -315,8 +315,9 @@ impl Scanner {
 
     /// The categories this fd's `PAGEMAP_SCAN` knows: the module's
     /// ([`Scanner::features`]), or, for a `/proc/PID/pagemap`, those of the
-    /// running kernel's C ioctl, told by whether it accepts Linux 7.3's
-    /// `PAGE_IS_GUARD`. Asked once per scanner.
+    /// running kernel's C ioctl: the eight of 6.12, and each later one its
+    /// validation accepts (`PAGE_IS_GUARD` came with 6.15 or so,
+    /// `PAGE_IS_ACCESSED` with 7.3). Asked once per scanner.
     pub fn categories(&self) -> Result<Categories, Error> {
         if let Some(known) = self.known.get() {
             return Ok(*known);
@@ -324,14 +325,17 @@ impl Scanner {
         let known = match self.features() {
             Ok(f) => f.categories(),
             Err(e) if e.errno() == libc::ENOTTY || e.errno() == libc::EINVAL => {
-                let mut probe = Query::new(0..0)
-                    .require(Categories::GUARD)
-                    .arg_for(Categories::EMPTY);
-                match self.scan_into(&mut probe, &mut []) {
-                    Ok(_) => Categories::ALL,
-                    Err(e) if e.errno() == libc::EINVAL => Categories::V6_12,
-                    Err(e) => return Err(e),
+                let mut known = Categories::V6_12;
+                for later in [Categories::GUARD, Categories::ACCESSED] {
+                    // An empty range: the kernel only validates the masks.
+                    let mut probe = Query::new(0..0).require(later).arg_for(Categories::EMPTY);
+                    match self.scan_into(&mut probe, &mut []) {
+                        Ok(_) => known |= later,
+                        Err(e) if e.errno() == libc::EINVAL => {}
+                        Err(e) => return Err(e),
+                    }
                 }
+                known
             }
             Err(e) => return Err(e),
         };
@@ -469,6 +473,14 @@ impl Scanner {
 impl AsFd for Scanner {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+/// The fd itself, for code that issues its own ioctls on it (the
+/// selftests' raw, even malformed, `pm_scan_arg`s).
+impl From<Scanner> for OwnedFd {
+    fn from(scanner: Scanner) -> OwnedFd {
+        scanner.fd
     }
 }
 
