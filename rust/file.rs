@@ -65,6 +65,7 @@ impl MiscDevice for PagemapScanFile {
 
     /// The ABI has only `__u64` fields and by-value arguments: compat callers
     /// use it unchanged, as in C.
+    #[cfg(CONFIG_COMPAT)]
     fn compat_ioctl(this: &Self, file: &File, cmd: u32, arg: usize) -> Result<isize> {
         this.dispatch(file, cmd, arg)
     }

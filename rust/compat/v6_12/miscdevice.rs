@@ -89,6 +89,7 @@ pub(crate) trait MiscDevice: Sized {
     ) -> Result<isize>;
 
     /// `compat_ioctl`.
+    #[cfg(CONFIG_COMPAT)]
     fn compat_ioctl(
         device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
         file: &File,
@@ -106,6 +107,7 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
         open: Some(Self::open),
         release: Some(Self::release),
         unlocked_ioctl: Some(Self::ioctl),
+        #[cfg(CONFIG_COMPAT)]
         compat_ioctl: Some(Self::compat_ioctl),
         // SAFETY: all-zero is a valid `file_operations` (no operation).
         ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
@@ -157,6 +159,7 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
     /// # Safety
     ///
     /// An open file of the registered misc device.
+    #[cfg(CONFIG_COMPAT)]
     unsafe extern "C" fn compat_ioctl(
         file: *mut bindings::file,
         cmd: c_uint,
