@@ -98,13 +98,24 @@ fi
 if [ ! -f "$dir/.tree" ]; then
 	phase "debian: unpacking $DEB_KSRC and preparing it with Debian's .config (modules_prepare, about 3 minutes; log: $dir/tree.log)"
 	hdr=/usr/src/linux-headers-$DEB_KREL
+	set +e
 	in_root "rm -rf $tree && mkdir -p /build && tar -C /build -xf /usr/src/$DEB_KSRC.tar.xz
 		cp $hdr/.config $tree/.config
 		$KMAKE olddefconfig
 		cmp $hdr/.config $tree/.config
 		$KMAKE -j$jobs modules_prepare
 		$KMAKE headers
-		cp $hdr/Module.symvers $hdr/vmlinux $tree/" >"$dir/tree.log" 2>&1 ||
+		cp $hdr/Module.symvers $hdr/vmlinux $tree/" 2>&1 | tee "$dir/tree.log" | {
+		# A line every 200 build steps: the longest step shows it is alive.
+		n=0
+		while IFS= read -r line; do
+			case "$line" in "  "[A-Z]*) n=$((n + 1)) ;; *) continue ;; esac
+			((n % 200)) || phase "debian: $n build steps done"
+		done
+	}
+	status=${PIPESTATUS[0]}
+	set -e
+	[ "$status" = 0 ] ||
 		{ tail -30 "$dir/tree.log"; die "preparing the Debian tree failed (log: $dir/tree.log)"; }
 	touch "$dir/.tree"
 fi
