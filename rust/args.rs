@@ -8,6 +8,7 @@
 //! model of x86-64 in the host tests.
 
 use crate::abi::KernelAbi;
+use crate::category::Matcher;
 use crate::uapi::{PageRegion, PmScanArg, PM_SCAN_FLAGS};
 
 /// The kernel's page size (checked against the kernel's at compile time).
@@ -50,12 +51,9 @@ pub struct ScanRequest {
     pub vec_len: u64,
     /// Most pages to report.
     pub max_pages: u64,
-    /// Categories inverted before matching.
-    pub category_inverted: u64,
-    /// Categories that must all be set.
-    pub category_mask: u64,
-    /// Categories of which one must be set (0: no condition).
-    pub category_anyof_mask: u64,
+    /// Which pages match (`category_inverted`, `category_mask`,
+    /// `category_anyof_mask`).
+    pub matcher: Matcher,
     /// Categories reported.
     pub return_mask: u64,
 }
@@ -112,9 +110,11 @@ pub fn validate(
         } else {
             arg.max_pages
         },
-        category_inverted: arg.category_inverted,
-        category_mask: arg.category_mask,
-        category_anyof_mask: arg.category_anyof_mask,
+        matcher: Matcher {
+            inverted: arg.category_inverted,
+            required: arg.category_mask,
+            anyof: arg.category_anyof_mask,
+        },
         return_mask: arg.return_mask,
     })
 }

@@ -199,6 +199,19 @@ impl<'a> Collector<'a> {
     pub fn walk_end(&self) -> Option<u64> {
         self.walk_end
     }
+
+    /// The chunk loop's decision after a walk of the range up to `end` and
+    /// the flush of its regions: `None` when the scan is done (the walk
+    /// reached `end`, or the output is exhausted: `vec_len` regions or
+    /// `max_pages` pages), else where the next walk starts (the bounce
+    /// buffer filled first).
+    pub fn resume_at(&self, walk_completed: bool, end: u64) -> Option<u64> {
+        if walk_completed || self.exhausted() {
+            return None;
+        }
+        // A walk stopped by `Full` always recorded where.
+        Some(self.walk_end.unwrap_or(end)).filter(|&at| at < end)
+    }
 }
 
 #[cfg(test)]
@@ -238,10 +251,43 @@ mod tests {
             }
             user.extend_from_slice(c.pending());
             c.flushed();
-            if !stopped || c.exhausted() {
+            if c.resume_at(!stopped, u64::MAX).is_none() {
                 return (user, c.walk_end());
             }
         }
+    }
+
+    #[test]
+    fn the_chunk_loop_resumes_where_the_buffer_filled() {
+        let mut buf = vec![MaybeUninit::uninit(); Collector::buffer_len(1024)];
+        let mut c = Collector::new(&mut buf, 1024, !0, u64::MAX);
+        // A walk that reached its end is done, whatever was collected.
+        assert_eq!(c.resume_at(true, 100 * P), None);
+        // More regions than the bounce buffer holds: the walk stops at the
+        // first page that did not fit, and the next chunk starts there.
+        let mut page = 0;
+        loop {
+            let mut end = (page + 1) * P;
+            if c.output(page % 2, page * P, &mut end).is_err() {
+                break;
+            }
+            page += 1;
+        }
+        assert_eq!(c.resume_at(false, 10_000 * P), Some(page * P));
+        // Past the end of the range there is nothing to resume.
+        assert_eq!(c.resume_at(false, page * P), None);
+        c.flushed();
+        // An exhausted vector (or max_pages) ends the scan.
+        let mut buf = vec![MaybeUninit::uninit(); Collector::buffer_len(1)];
+        let mut c = Collector::new(&mut buf, 1, !0, u64::MAX);
+        let mut end = P;
+        c.output(1, 0, &mut end).unwrap();
+        let mut end = 2 * P;
+        assert!(c.output(2, P, &mut end).is_err());
+        // The loop flushes before it decides.
+        c.flushed();
+        assert!(c.exhausted());
+        assert_eq!(c.resume_at(false, 100 * P), None);
     }
 
     #[test]

@@ -111,17 +111,18 @@ pub(crate) fn pagemap_scan(mm: &Mm, uarg: usize) -> Result<isize> {
                 break;
             }
         }
-        match walked {
-            Ok(()) => break,
+        let completed = match walked {
+            Ok(()) => true,
             Err(Stop::Error(e)) => {
                 ret = Err(e);
                 break;
             }
-            Err(Stop::Full) if scan.out.exhausted() => break,
-            Err(Stop::Full) => {}
+            Err(Stop::Full) => false,
+        };
+        match scan.out.resume_at(completed, req.end) {
+            Some(at) => walk_start = at,
+            None => break,
         }
-        // `Full` always records where the walk stopped.
-        walk_start = scan.out.walk_end().unwrap_or(req.end);
     }
 
     // Like C, an unset walk_end means the whole range was walked; an error

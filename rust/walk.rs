@@ -91,14 +91,10 @@ struct PteRun {
 impl<'a> Scan<'a> {
     /// The walk state of `req`, collecting into `out`.
     pub(crate) fn new(req: &ScanRequest, out: Collector<'a>) -> Self {
-        let interest = req.category_mask | req.category_anyof_mask | req.return_mask;
+        let interest = req.matcher.required | req.matcher.anyof | req.return_mask;
         Scan {
             flags: req.flags,
-            matcher: Matcher {
-                inverted: req.category_inverted,
-                required: req.category_mask,
-                anyof: req.category_anyof_mask,
-            },
+            matcher: req.matcher,
             want_facts: Facts::needed_for(interest),
             vma_categories: 0,
             vma_unprotected: 0,

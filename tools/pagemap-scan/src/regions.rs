@@ -275,10 +275,14 @@ mod tests {
         }
     }
 
-    fn interesting(mut categories: u64, arg: &PmScanArg) -> bool {
-        categories ^= arg.category_inverted;
-        categories & arg.category_mask == arg.category_mask
-            && (arg.category_anyof_mask == 0 || categories & arg.category_anyof_mask != 0)
+    /// The module's own matching rule (the kernel's), not a copy of it.
+    fn interesting(categories: u64, arg: &PmScanArg) -> bool {
+        pagemap_scan_core::category::Matcher {
+            inverted: arg.category_inverted,
+            required: arg.category_mask,
+            anyof: arg.category_anyof_mask,
+        }
+        .page(categories)
     }
 
     impl RawScan for Fake {
