@@ -546,21 +546,28 @@ void pms_pte_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep,
 		facts[i] = pms_pte_facts_one(vma, addr, ptep_get(ptep + i), want);
 }
 
-/* make_uffd_wp_pte(): the uffd bit on pte @index of a locked table (a marker on an empty one). */
+/*
+ * make_uffd_wp_pte() of ptes @index..@index + @n of a locked table, for
+ * addresses from @addr: the uffd bit, a marker on an empty one. The caller
+ * flushes the TLB once for the table (walk.rs).
+ */
 void pms_pte_make_wp(struct vm_area_struct *vma, unsigned long addr, pte_t *table,
-		     unsigned int index)
+		     unsigned int index, unsigned int n)
 {
 	pte_t *pte = table + index;
-	pte_t ptent = ptep_get(pte);
 
-	if (pte_present(ptent)) {
-		pte_t old = ptep_modify_prot_start(vma, addr, pte);
+	for (; n; n--, pte++, addr += PAGE_SIZE) {
+		pte_t ptent = ptep_get(pte);
 
-		ptep_modify_prot_commit(vma, addr, pte, old, pte_mkuffd(old));
-	} else if (pte_none(ptent)) {
-		set_pte_at(vma->vm_mm, addr, pte, make_pte_marker(PTE_MARKER_UFFD_WP));
-	} else {
-		set_pte_at(vma->vm_mm, addr, pte, pte_swp_mkuffd(ptent));
+		if (pte_present(ptent)) {
+			pte_t old = ptep_modify_prot_start(vma, addr, pte);
+
+			ptep_modify_prot_commit(vma, addr, pte, old, pte_mkuffd(old));
+		} else if (pte_none(ptent)) {
+			set_pte_at(vma->vm_mm, addr, pte, make_pte_marker(PTE_MARKER_UFFD_WP));
+		} else {
+			set_pte_at(vma->vm_mm, addr, pte, pte_swp_mkuffd(ptent));
+		}
 	}
 }
 
@@ -627,9 +634,8 @@ static u8 pms_thp_facts(struct vm_area_struct *vma, unsigned long addr, pmd_t *p
 	return facts;
 }
 
-/* make_uffd_wp_pmd() of a locked THP pmd, then flushes [addr, end). */
-void pms_thp_make_wp(struct vm_area_struct *vma, unsigned long addr, unsigned long end,
-		     pmd_t *pmdp)
+/* make_uffd_wp_pmd() of a locked THP pmd; the caller flushes the TLB. */
+void pms_thp_make_wp(struct vm_area_struct *vma, unsigned long addr, pmd_t *pmdp)
 {
 #ifdef CONFIG_TRANSPARENT_HUGEPAGE
 	pmd_t pmd = *pmdp;
@@ -641,7 +647,6 @@ void pms_thp_make_wp(struct vm_area_struct *vma, unsigned long addr, unsigned lo
 	} else if (pmd_is_migration_entry(pmd)) {
 		set_pmd_at(vma->vm_mm, addr, pmdp, pmd_swp_mkuffd(pmd));
 	}
-	pms_flush_tlb_range(vma, addr, end);
 #endif
 }
 
@@ -722,53 +727,39 @@ static void pms_make_uffd_wp_huge_pte(struct vm_area_struct *vma, unsigned long 
 	}
 }
 
-/* Write-protects the whole hugetlb page at @addr, locked by pms_hugetlb_lock(). */
-void pms_hugetlb_make_wp(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep)
+/*
+ * Write-protects the whole hugetlb page at @addr, locked by pms_hugetlb_lock();
+ * the caller flushes the TLB. Returns whether the entry was populated (an
+ * empty one has no TLB entry to flush).
+ */
+bool pms_hugetlb_make_wp(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep)
 {
-	pms_make_uffd_wp_huge_pte(vma, addr, ptep, huge_ptep_get(vma->vm_mm, addr, ptep));
-	pms_flush_tlb_range(vma, addr, addr + huge_page_size(hstate_vma(vma)));
+	pte_t pte = huge_ptep_get(vma->vm_mm, addr, ptep);
+
+	pms_make_uffd_wp_huge_pte(vma, addr, ptep, pte);
+	return !huge_pte_none(pte);
 }
 
 /*
- * Write-protects unpopulated hugetlb entries of [addr, end) with markers, as
- * the C scan does inline (uffd_wp_range() would take the hugetlb VMA lock the
- * walker already holds for reading).
+ * huge_pte_alloc() of the entry of @addr: an unpopulated hugetlb range is
+ * write-protected with markers in place, as the C scan does (uffd_wp_range()
+ * would take the hugetlb VMA lock the walker already holds for reading).
  */
-int pms_hugetlb_hole_wp(struct vm_area_struct *vma, unsigned long addr, unsigned long end)
+pte_t *pms_huge_pte_alloc(struct vm_area_struct *vma, unsigned long addr)
 {
-	struct hstate *h = hstate_vma(vma);
-	unsigned long psize = huge_page_size(h);
-	struct mm_struct *mm = vma->vm_mm;
-
-	for (addr = ALIGN_DOWN(addr, psize); addr < end; addr += psize) {
-		pte_t *ptep = static_call(pms_huge_pte_alloc)(mm, vma, addr, psize);
-		spinlock_t *ptl;
-		pte_t pte;
-
-		if (!ptep)
-			return -ENOMEM;
-		i_mmap_lock_write(vma->vm_file->f_mapping);
-		ptl = huge_pte_lock(h, mm, ptep);
-		pte = huge_ptep_get(mm, addr, ptep);
-		pms_make_uffd_wp_huge_pte(vma, addr, ptep, pte);
-		/* A none entry has no TLB entry to flush, unless a fault raced in. */
-		if (!huge_pte_none(pte))
-			pms_flush_tlb_range(vma, addr, addr + psize);
-		spin_unlock(ptl);
-		i_mmap_unlock_write(vma->vm_file->f_mapping);
-	}
-	return 0;
+	return static_call(pms_huge_pte_alloc)(vma->vm_mm, vma, addr,
+					       huge_page_size(hstate_vma(vma)));
 }
 #else
 /* Never called: without hugetlb there is no hugetlb_entry op and no hugetlb VMA. */
 spinlock_t *pms_hugetlb_lock(struct vm_area_struct *vma, pte_t *ptep) { return NULL; }
 void pms_hugetlb_unlock(struct vm_area_struct *vma, spinlock_t *ptl) {}
 unsigned long pms_hugetlb_page_size(struct vm_area_struct *vma) { return 0; }
-void pms_hugetlb_make_wp(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep) {}
-int pms_hugetlb_hole_wp(struct vm_area_struct *vma, unsigned long addr, unsigned long end)
+bool pms_hugetlb_make_wp(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep)
 {
-	return 0;
+	return false;
 }
+pte_t *pms_huge_pte_alloc(struct vm_area_struct *vma, unsigned long addr) { return NULL; }
 #endif /* CONFIG_HUGETLB_PAGE */
 
 /* uffd_wp_range(vma, start, len, true): markers over an unpopulated range. */

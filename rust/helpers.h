@@ -89,15 +89,14 @@ int pms_walk_page_range_wp(struct mm_struct *mm, unsigned long start, unsigned l
 			   void *private);
 void pms_flush_tlb_range(struct vm_area_struct *vma, unsigned long start, unsigned long end);
 void pms_pte_make_wp(struct vm_area_struct *vma, unsigned long addr, pte_t *table,
-		     unsigned int index);
-void pms_thp_make_wp(struct vm_area_struct *vma, unsigned long addr, unsigned long end,
-		     pmd_t *pmdp);
+		     unsigned int index, unsigned int n);
+void pms_thp_make_wp(struct vm_area_struct *vma, unsigned long addr, pmd_t *pmdp);
 void pms_thp_split(struct vm_area_struct *vma, pmd_t *pmd, unsigned long addr);
 spinlock_t *pms_hugetlb_lock(struct vm_area_struct *vma, pte_t *ptep);
 void pms_hugetlb_unlock(struct vm_area_struct *vma, spinlock_t *ptl);
 unsigned long pms_hugetlb_page_size(struct vm_area_struct *vma);
-void pms_hugetlb_make_wp(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep);
-int pms_hugetlb_hole_wp(struct vm_area_struct *vma, unsigned long addr, unsigned long end);
+bool pms_hugetlb_make_wp(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep);
+pte_t *pms_huge_pte_alloc(struct vm_area_struct *vma, unsigned long addr);
 long pms_uffd_wp_range(struct vm_area_struct *vma, unsigned long start, unsigned long len);
 
 #endif

@@ -10,6 +10,7 @@ use crate::sys::{self, Pmd, Pte, Spinlock};
 use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 use kernel::ffi::{c_uint, c_ulong};
+use kernel::prelude::*;
 
 /// The page-table entries under one pmd, mapped and locked.
 ///
@@ -68,14 +69,15 @@ impl<'v> PteTable<'v> {
         unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), buf.len()) }
     }
 
-    /// Write-protects the entry of `addr`, an address of this table at or
-    /// after the mapped one.
-    pub(crate) fn make_wp(&self, addr: c_ulong) {
+    /// Write-protects the entries of `[addr, end)`, addresses of this
+    /// table at or after the mapped one (the TLB is the caller's to flush).
+    pub(crate) fn make_wp(&self, addr: c_ulong, end: c_ulong) {
         // `Pte` is opaque to Rust (zero-sized): C indexes the table.
         let index = ((addr - self.addr) / PAGE_SIZE as c_ulong) as c_uint;
-        // SAFETY: locked (type invariant); `index` is inside the table, as
-        // `addr` is inside the caller's range under this pmd.
-        unsafe { sys::pms_pte_make_wp(self.vma.as_ptr(), addr, self.pte.as_ptr(), index) };
+        let n = ((end - addr) / PAGE_SIZE as c_ulong) as c_uint;
+        // SAFETY: locked (type invariant); `index..index + n` is inside the
+        // table, as `[addr, end)` is inside the caller's range under this pmd.
+        unsafe { sys::pms_pte_make_wp(self.vma.as_ptr(), addr, self.pte.as_ptr(), index, n) };
     }
 
     /// Flushes the TLB for `[start, end)` of this table's VMA.
@@ -135,10 +137,17 @@ impl<'v> ThpLock<'v> {
         self.facts
     }
 
-    /// Write-protects the whole huge page `[addr, end)` and flushes it.
-    pub(crate) fn make_wp(&self, addr: c_ulong, end: c_ulong) {
+    /// Write-protects the whole huge page at `addr` (the TLB is the
+    /// caller's to flush, under the lock).
+    pub(crate) fn make_wp(&self, addr: c_ulong) {
         // SAFETY: the pmd is locked and maps a THP of `vma` (type invariant).
-        unsafe { sys::pms_thp_make_wp(self.vma.as_ptr(), addr, end, self.pmd) };
+        unsafe { sys::pms_thp_make_wp(self.vma.as_ptr(), addr, self.pmd) };
+    }
+
+    /// Flushes the TLB for `[start, end)` of the VMA.
+    pub(crate) fn flush(&self, start: c_ulong, end: c_ulong) {
+        // SAFETY: the VMA is valid under the mmap lock (`VmaRef`).
+        unsafe { sys::pms_flush_tlb_range(self.vma.as_ptr(), start, end) };
     }
 
     /// Unlocks, then splits the huge page into a page table of ptes.
@@ -172,7 +181,8 @@ pub(crate) struct HugetlbLock<'v> {
 impl<'v> HugetlbLock<'v> {
     /// # Safety
     ///
-    /// Called from the `hugetlb_entry` callback of a walk with its `vma` and `ptep`.
+    /// `ptep` is a hugetlb entry of `vma`, and the walk holds the VMA's
+    /// hugetlb lock for reading (its `hugetlb_entry` and `pte_hole` callbacks).
     pub(crate) unsafe fn new(vma: &'v VmaRef, ptep: *mut Pte) -> Self {
         // SAFETY: the caller's contract.
         let ptl = unsafe { sys::pms_hugetlb_lock(vma.as_ptr(), ptep) };
@@ -188,14 +198,37 @@ impl<'v> HugetlbLock<'v> {
 
     /// The size of the VMA's huge pages.
     pub(crate) fn page_size(&self) -> c_ulong {
-        // SAFETY: a hugetlb VMA, valid under the mmap lock (`VmaRef`).
-        unsafe { sys::pms_hugetlb_page_size(self.vma.as_ptr()) }
+        hugetlb_page_size(self.vma)
     }
 
-    /// Write-protects the huge page at `addr` and flushes it.
-    pub(crate) fn make_wp(&self, addr: c_ulong) {
+    /// The entry of `addr` in a hugetlb `vma`, allocated if need be, locked;
+    /// `ENOMEM` when no page table could be allocated.
+    ///
+    /// # Safety
+    ///
+    /// The walk holds the VMA's hugetlb lock for reading (a `pte_hole`
+    /// callback in a hugetlb VMA).
+    pub(crate) unsafe fn alloc(vma: &'v VmaRef, addr: c_ulong) -> Result<Self> {
+        // SAFETY: a hugetlb VMA under the mmap lock (`VmaRef`).
+        let ptep = unsafe { sys::pms_huge_pte_alloc(vma.as_ptr(), addr) };
+        if ptep.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: `ptep` is the VMA's entry of `addr`; the caller's contract.
+        Ok(unsafe { HugetlbLock::new(vma, ptep) })
+    }
+
+    /// Write-protects the huge page at `addr` (the TLB is the caller's to
+    /// flush, under the lock); whether the entry was populated.
+    pub(crate) fn make_wp(&self, addr: c_ulong) -> bool {
         // SAFETY: a locked entry of the walk (type invariant).
-        unsafe { sys::pms_hugetlb_make_wp(self.vma.as_ptr(), addr, self.ptep) };
+        unsafe { sys::pms_hugetlb_make_wp(self.vma.as_ptr(), addr, self.ptep) }
+    }
+
+    /// Flushes the TLB for `[start, end)` of the VMA (huge-page stride).
+    pub(crate) fn flush(&self, start: c_ulong, end: c_ulong) {
+        // SAFETY: the VMA is valid under the mmap lock (`VmaRef`).
+        unsafe { sys::pms_flush_tlb_range(self.vma.as_ptr(), start, end) };
     }
 }
 
@@ -204,6 +237,12 @@ impl Drop for HugetlbLock<'_> {
         // SAFETY: held (type invariant); released once, here.
         unsafe { sys::pms_hugetlb_unlock(self.vma.as_ptr(), self.ptl) };
     }
+}
+
+/// The size of the huge pages of the hugetlb VMA `vma`.
+pub(crate) fn hugetlb_page_size(vma: &VmaRef) -> c_ulong {
+    // SAFETY: a hugetlb VMA, valid under the mmap lock (`VmaRef`).
+    unsafe { sys::pms_hugetlb_page_size(vma.as_ptr()) }
 }
 
 /// Decodes the hugetlb entry `ptep` of `vma` at `addr`: at least the `want` facts.

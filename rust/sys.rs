@@ -131,10 +131,17 @@ extern "C" {
     ) -> c_int;
     /// `flush_tlb_range()`.
     pub(crate) fn pms_flush_tlb_range(vma: *mut Vma, start: c_ulong, end: c_ulong);
-    /// Sets uffd-wp on entry `index` of a locked pte table (a marker on an empty one).
-    pub(crate) fn pms_pte_make_wp(vma: *mut Vma, addr: c_ulong, table: *mut Pte, index: c_uint);
-    /// Sets uffd-wp on a locked THP pmd and flushes its range.
-    pub(crate) fn pms_thp_make_wp(vma: *mut Vma, addr: c_ulong, end: c_ulong, pmd: *mut Pmd);
+    /// Sets the uffd bit on entries `index..index + n` of a locked pte table
+    /// (markers on empty ones), for addresses from `addr`; no TLB flush.
+    pub(crate) fn pms_pte_make_wp(
+        vma: *mut Vma,
+        addr: c_ulong,
+        table: *mut Pte,
+        index: c_uint,
+        n: c_uint,
+    );
+    /// Sets the uffd bit on a locked THP pmd; no TLB flush.
+    pub(crate) fn pms_thp_make_wp(vma: *mut Vma, addr: c_ulong, pmd: *mut Pmd);
     /// `split_huge_pmd()`; the pmd lock must not be held.
     pub(crate) fn pms_thp_split(vma: *mut Vma, pmd: *mut Pmd, addr: c_ulong);
     /// Takes `i_mmap_lock_write` and the hugetlb pte lock of a hugetlb VMA.
@@ -143,10 +150,12 @@ extern "C" {
     pub(crate) fn pms_hugetlb_unlock(vma: *mut Vma, ptl: *mut Spinlock);
     /// The huge page size of a hugetlb VMA.
     pub(crate) fn pms_hugetlb_page_size(vma: *mut Vma) -> c_ulong;
-    /// Write-protects the locked hugetlb entry at `addr` and flushes it.
-    pub(crate) fn pms_hugetlb_make_wp(vma: *mut Vma, addr: c_ulong, ptep: *mut Pte);
-    /// Installs uffd-wp markers on the unpopulated hugetlb entries of a range.
-    pub(crate) fn pms_hugetlb_hole_wp(vma: *mut Vma, addr: c_ulong, end: c_ulong) -> c_int;
+    /// Write-protects the locked hugetlb entry at `addr`; no TLB flush.
+    /// Returns whether it was populated.
+    pub(crate) fn pms_hugetlb_make_wp(vma: *mut Vma, addr: c_ulong, ptep: *mut Pte) -> bool;
+    /// `huge_pte_alloc()` of the entry of `addr` of a hugetlb VMA: NULL
+    /// when out of memory.
+    pub(crate) fn pms_huge_pte_alloc(vma: *mut Vma, addr: c_ulong) -> *mut Pte;
     /// `uffd_wp_range(vma, start, len, true)`.
     pub(crate) fn pms_uffd_wp_range(vma: *mut Vma, start: c_ulong, len: c_ulong) -> c_long;
 }

@@ -19,7 +19,7 @@ use crate::sys::{self, MmWalk, Pmd, Pte};
 use crate::uapi::{PAGE_IS_WRITTEN, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING};
 use core::mem::MaybeUninit;
 use kernel::bindings::vm_area_struct;
-use kernel::ffi::{c_int, c_long, c_ulong, c_void};
+use kernel::ffi::{c_int, c_ulong, c_void};
 use kernel::prelude::*;
 
 /// The C ioctl the module equals: that of the kernel it is built for
@@ -160,7 +160,8 @@ impl<'a> Scan<'a> {
             self.out.backout(start, end);
             return None;
         }
-        thp.make_wp(start as c_ulong, end as c_ulong);
+        thp.make_wp(start as c_ulong);
+        thp.flush(start as c_ulong, end as c_ulong);
         Some(ret)
     }
 
@@ -182,9 +183,7 @@ impl<'a> Scan<'a> {
                 let mut fit = end;
                 run.ret = self.output(categories, addr, &mut fit);
                 if self.write_protect() && categories & PAGE_IS_WRITTEN != 0 && fit > addr {
-                    for page in (addr..fit).step_by(PAGE_SIZE as usize) {
-                        table.make_wp(page as c_ulong);
-                    }
+                    table.make_wp(addr as c_ulong, fit as c_ulong);
                     run.first_wp.get_or_insert(addr);
                 }
                 if fit != end {
@@ -206,12 +205,13 @@ impl<'a> Scan<'a> {
             stop: start,
             first_wp: None,
         };
-        for &f in facts {
-            if !Facts(f).is_uffd() {
-                table.make_wp(run.stop as c_ulong);
+        for (same, len) in category::runs(facts) {
+            let end = run.stop + len as u64 * PAGE_SIZE;
+            if !same.is_uffd() {
+                table.make_wp(run.stop as c_ulong, end as c_ulong);
                 run.first_wp.get_or_insert(run.stop);
             }
-            run.stop += PAGE_SIZE;
+            run.stop = end;
         }
         run
     }
@@ -381,19 +381,42 @@ unsafe extern "C" fn pms_walk_hole(
         return ret;
     }
     let (start, end) = (start as c_ulong, end as c_ulong);
+    if hugetlb {
+        // SAFETY: a `pte_hole` callback of a hugetlb VMA.
+        return match unsafe { hugetlb_hole_wp(vma, start, end) } {
+            Ok(()) => ret,
+            Err(e) => e.to_errno(),
+        };
+    }
     // SAFETY: `vma` is the walk's VMA, under the mmap lock, and covers the range.
-    let err = unsafe {
-        if hugetlb {
-            sys::pms_hugetlb_hole_wp(vma.as_ptr(), start, end) as c_long
-        } else {
-            sys::pms_uffd_wp_range(vma.as_ptr(), start, end - start)
-        }
-    };
+    let err = unsafe { sys::pms_uffd_wp_range(vma.as_ptr(), start, end - start) };
     if err < 0 {
         err as c_int
     } else {
         ret
     }
+}
+
+/// Write-protects the unpopulated hugetlb entries covering `[start, end)`
+/// with markers, one huge page at a time, as the C scan does.
+///
+/// # Safety
+///
+/// Called from a `pte_hole` callback in the hugetlb `vma` (the walk holds
+/// its hugetlb lock for reading).
+unsafe fn hugetlb_hole_wp(vma: &VmaRef, start: c_ulong, end: c_ulong) -> Result {
+    let psize = pgtable::hugetlb_page_size(vma);
+    let mut addr = start & !(psize - 1);
+    while addr < end {
+        // SAFETY: the caller's contract.
+        let entry = unsafe { HugetlbLock::alloc(vma, addr) }?;
+        // A none entry has no TLB entry to flush, unless a fault raced in.
+        if entry.make_wp(addr) {
+            entry.flush(addr, addr + psize);
+        }
+        addr += psize;
+    }
+    Ok(())
 }
 
 /// `hugetlb_entry`: one hugetlb page.
@@ -443,6 +466,8 @@ unsafe extern "C" fn pms_walk_hugetlb(
         scan.out.stop_at(start);
         return 0;
     }
+    // C flushes a huge page it protected whether it was populated or not.
     entry.make_wp(start as c_ulong);
+    entry.flush(start as c_ulong, end as c_ulong);
     ret
 }
