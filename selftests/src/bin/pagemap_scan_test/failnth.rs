@@ -12,8 +12,8 @@
 //! call must end in success or a clean `ENOMEM` or `EFAULT`, and the next call
 //! without injection must succeed and equal the C ioctl's. For GET+WP, the
 //! protection a failed call left behind is read back by a plain GET: the
-//! sequence of (errno, pages left unprotected) the device goes through must be
-//! the one C goes through. Needs `CONFIG_FAULT_INJECTION` with
+//! states (errno, pages left unprotected) the device reaches must be those C
+//! reaches. Needs `CONFIG_FAULT_INJECTION` with
 //! `FAILSLAB`, `FAIL_PAGE_ALLOC`, `FAULT_INJECTION_USERCOPY` and
 //! `FAULT_INJECTION_DEBUG_FS` (the debug kernel of `make check-debug`).
 
