@@ -7,29 +7,64 @@
 //! (`pms_*_facts()` in `helpers.c`); everything the scan reports is decided
 //! here.
 
+use crate::c_define::{bit, bit_u8};
 use crate::uapi::*;
 
-/// Decoded bits of one page-table entry; the `PMS_F_*` of `helpers.h`.
+/// `facts.h`: the one definition of the `PMS_F_*` and `PMS_VMA_*` bits the
+/// C side decodes entries and VMAs into, read here at compile time.
+pub const FACTS_H: &str = include_str!("facts.h");
+
+/// A `PMS_VMA_*` bit of [`FACTS_H`] (`VmaFacts` in walk.rs).
+pub const fn vma_fact(name: &str) -> u32 {
+    bit(FACTS_H, name)
+}
+
+/// Whether `bits` are single bits, none shared.
+pub const fn distinct_bits(bits: &[u32]) -> bool {
+    let mut union = 0;
+    let mut i = 0;
+    while i < bits.len() {
+        if bits[i].count_ones() != 1 || union & bits[i] != 0 {
+            return false;
+        }
+        union |= bits[i];
+        i += 1;
+    }
+    true
+}
+
+// The C side tests the facts one by one.
+const _: () = assert!(distinct_bits(&[
+    Facts::PRESENT as u32,
+    Facts::SWAP as u32,
+    Facts::UFFD as u32,
+    Facts::SOFT_DIRTY as u32,
+    Facts::ZERO as u32,
+    Facts::FILE as u32,
+    Facts::GUARD as u32,
+]));
+
+/// Decoded bits of one page-table entry; the `PMS_F_*` of `facts.h`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Facts(pub u8);
 
 impl Facts {
     /// Maps a page (`pte_present`, `pmd_present`).
-    pub const PRESENT: u8 = 1 << 0;
+    pub const PRESENT: u8 = bit_u8(FACTS_H, "PMS_F_PRESENT");
     /// A non-empty entry that is not present: swap, migration, marker.
-    pub const SWAP: u8 = 1 << 1;
+    pub const SWAP: u8 = bit_u8(FACTS_H, "PMS_F_SWAP");
     /// Carries the uffd bit (write- or, in 7.3, read-write-protected; a
     /// uffd-wp marker counts).
-    pub const UFFD: u8 = 1 << 2;
+    pub const UFFD: u8 = bit_u8(FACTS_H, "PMS_F_UFFD");
     /// Soft-dirty.
-    pub const SOFT_DIRTY: u8 = 1 << 3;
+    pub const SOFT_DIRTY: u8 = bit_u8(FACTS_H, "PMS_F_SOFT_DIRTY");
     /// Maps the zero page (or the huge zero page).
-    pub const ZERO: u8 = 1 << 4;
+    pub const ZERO: u8 = bit_u8(FACTS_H, "PMS_F_ZERO");
     /// Maps (or a migration entry points to) a file-backed page. Only decoded
     /// when the request asks about `PAGE_IS_FILE`, for pte and THP entries.
-    pub const FILE: u8 = 1 << 5;
+    pub const FILE: u8 = bit_u8(FACTS_H, "PMS_F_FILE");
     /// A guard-region marker (a swap-like pte). Only decoded when asked.
-    pub const GUARD: u8 = 1 << 6;
+    pub const GUARD: u8 = bit_u8(FACTS_H, "PMS_F_GUARD");
 
     /// The facts that decide the categories in `interest`: the C side may
     /// leave the others out, which spares it the costly ones (zero page,

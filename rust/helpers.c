@@ -47,12 +47,14 @@
 #error "pagemap_scan supports Linux 6.12.y and 7.3.y"
 #endif
 
-/* The Rust side (args.rs, walk.rs, category.rs) assumes these. */
+/*
+ * The Rust side (args.rs, walk.rs, category.rs) assumes x86-64; it checks
+ * its page and page-table sizes against the kernel's bindings at compile
+ * time, and takes the facts below (facts.h) from the header's text.
+ */
 #ifndef CONFIG_X86_64
 #error "pagemap_scan supports x86-64 only"
 #endif
-static_assert(PAGE_SIZE == 4096, "args.rs PAGE_SIZE");
-static_assert(PTRS_PER_PTE == 512, "walk.rs PTRS_PER_PTE");
 
 #include "helpers.h"
 

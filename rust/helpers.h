@@ -28,22 +28,8 @@ int pms_walk_hole(void *scan, struct vm_area_struct *vma, unsigned long start,
 int pms_walk_hugetlb(void *scan, struct vm_area_struct *vma, pte_t *pte, unsigned long start,
 		     unsigned long end);
 
-/* Facts of one page-table entry: struct Facts in category.rs. */
-#define PMS_F_PRESENT		(1 << 0)
-#define PMS_F_SWAP		(1 << 1)
-#define PMS_F_UFFD		(1 << 2)	/* the uffd (-wp or -rwp) bit, or a uffd-wp marker */
-#define PMS_F_SOFT_DIRTY	(1 << 3)
-#define PMS_F_ZERO		(1 << 4)
-#define PMS_F_FILE		(1 << 5)
-#define PMS_F_GUARD		(1 << 6)	/* a guard-region marker */
-
-/* Facts of a VMA: struct VmaFacts in walk.rs. */
-#define PMS_VMA_PFNMAP		(1 << 0)
-#define PMS_VMA_SOFT_DIRTY	(1 << 1)
-#define PMS_VMA_HUGETLB		(1 << 2)
-#define PMS_VMA_UFFD_WP		(1 << 3)
-#define PMS_VMA_WP_ASYNC	(1 << 4)	/* wp-async with markers */
-#define PMS_VMA_UFFD_RWP	(1 << 5)	/* registered for read-write protection */
+/* The PMS_F_* and PMS_VMA_* facts, shared with Rust. */
+#include "facts.h"
 
 /* Defined in helpers.c. */
 struct task_struct *pms_pidfd_get_task(int pidfd);

@@ -7,6 +7,7 @@
 
 pub mod abi;
 pub mod args;
+pub mod c_define;
 pub mod category;
 pub mod features;
 pub mod ibt;

@@ -12,6 +12,7 @@ use kernel::prelude::*;
 // The pure modules, shared with the host build (`lib.rs`), are public as there.
 pub mod abi;
 pub mod args;
+pub mod c_define;
 pub mod category;
 pub mod features;
 pub mod ibt;

@@ -29,22 +29,27 @@ pub(crate) const KERNEL_ABI: KernelAbi = crate::abi::V7_3;
 #[cfg(not(pagemap_abi = "7.3"))]
 pub(crate) const KERNEL_ABI: KernelAbi = crate::abi::V6_12;
 
-/// Entries of one page table.
-const PTRS_PER_PTE: usize = 512;
-/// The size of a THP mapped by one pmd.
-const HPAGE_PMD_SIZE: u64 = PTRS_PER_PTE as u64 * PAGE_SIZE;
+/// Entries of one page table: the kernel's, through bindgen.
+const PTRS_PER_PTE: usize = kernel::bindings::PTRS_PER_PTE as usize;
+/// The size of a THP mapped by one pmd: `HPAGE_PMD_SIZE`, which is
+/// `PMD_SIZE` (defined whether or not the kernel has THP).
+const HPAGE_PMD_SIZE: u64 = 1 << kernel::bindings::PMD_SHIFT;
+const _: () = assert!(PTRS_PER_PTE as u64 * PAGE_SIZE == HPAGE_PMD_SIZE);
+// C's bounce buffer is `PAGEMAP_WALK_SIZE >> PAGE_SHIFT` regions, with
+// `PAGEMAP_WALK_SIZE` (task_mmu.c) `PMD_SIZE`.
+const _: () = assert!(crate::output::BOUNCE_REGIONS == HPAGE_PMD_SIZE / PAGE_SIZE);
 
-/// The `PMS_VMA_*` facts of a VMA (`helpers.h`).
+/// The `PMS_VMA_*` facts of a VMA (`facts.h`).
 #[derive(Clone, Copy)]
 struct VmaFacts(u32);
 
 impl VmaFacts {
-    const PFNMAP: u32 = 1 << 0;
-    const SOFT_DIRTY: u32 = 1 << 1;
-    const HUGETLB: u32 = 1 << 2;
-    const UFFD_WP: u32 = 1 << 3;
-    const WP_ASYNC: u32 = 1 << 4;
-    const UFFD_RWP: u32 = 1 << 5;
+    const PFNMAP: u32 = category::vma_fact("PMS_VMA_PFNMAP");
+    const SOFT_DIRTY: u32 = category::vma_fact("PMS_VMA_SOFT_DIRTY");
+    const HUGETLB: u32 = category::vma_fact("PMS_VMA_HUGETLB");
+    const UFFD_WP: u32 = category::vma_fact("PMS_VMA_UFFD_WP");
+    const WP_ASYNC: u32 = category::vma_fact("PMS_VMA_WP_ASYNC");
+    const UFFD_RWP: u32 = category::vma_fact("PMS_VMA_UFFD_RWP");
 
     fn of(vma: &VmaRef) -> Self {
         // SAFETY: the VMA is valid under the mmap lock (`VmaRef`).
@@ -55,6 +60,16 @@ impl VmaFacts {
         self.0 & bit != 0
     }
 }
+
+// The C side sets them one by one.
+const _: () = assert!(category::distinct_bits(&[
+    VmaFacts::PFNMAP,
+    VmaFacts::SOFT_DIRTY,
+    VmaFacts::HUGETLB,
+    VmaFacts::UFFD_WP,
+    VmaFacts::WP_ASYNC,
+    VmaFacts::UFFD_RWP,
+]));
 
 /// Why a walk stopped early.
 pub(crate) enum Stop {

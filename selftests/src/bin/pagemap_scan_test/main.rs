@@ -9,6 +9,7 @@ use pagemap_scan_selftests::tap::{self, Test};
 mod api;
 mod differential;
 mod extra_ioctls;
+mod failnth;
 mod faults;
 mod fuzz;
 mod lifecycle;
@@ -67,6 +68,8 @@ const TESTS: &[Test] = &[
     ("output vector revoked by another thread mid-scan", faults::vector_revoked_by_another_thread),
     ("fd passed by SCM_RIGHTS: opener's mm, then ESRCH", faults::fd_passed_by_scm_rights),
     ("rmmod refused while an fd is open", faults::rmmod_refused_while_open),
+    ("fail-nth: GET with each fault injected: ENOMEM or EFAULT, then as C", failnth::get),
+    ("fail-nth: GET+WP with each fault injected: the protection left behind as C's", failnth::write_protect),
     ("features: versioned by size", extra_ioctls::features),
     ("attach: own child, then dead pidfd (unprivileged)", extra_ioctls::attach_own_child),
     ("attach: the new fd scans the target as /proc/PID/pagemap does", extra_ioctls::attach_new_fd_scans_like_proc),
