@@ -78,7 +78,8 @@ boot() {
 
 # Lockdep's boot banner names it without reporting anything: that line is not a splat.
 splats() {
-	grep -E 'BUG|WARNING|Oops|KASAN|lockdep|general protection' "$1/dmesg.txt" |
+	# kmemleak disabling itself (its pool exhausted) would make its report empty.
+	grep -E 'BUG|WARNING|Oops|KASAN|lockdep|general protection|Kernel memory leak detector disabled|Cannot allocate a kmemleak_object' "$1/dmesg.txt" |
 		grep -v 'RCU lockdep checking is enabled'
 }
 
