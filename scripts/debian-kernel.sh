@@ -106,11 +106,11 @@ if [ ! -f "$dir/.tree" ]; then
 		$KMAKE -j$jobs modules_prepare
 		$KMAKE headers
 		cp $hdr/Module.symvers $hdr/vmlinux $tree/" 2>&1 | tee "$dir/tree.log" | {
-		# A line every 200 build steps: the longest step shows it is alive.
+		# A line every 100 build steps: the longest step shows it is alive.
 		n=0
 		while IFS= read -r line; do
 			case "$line" in "  "[A-Z]*) n=$((n + 1)) ;; *) continue ;; esac
-			((n % 200)) || phase "debian: $n build steps done"
+			((n % 100)) || phase "debian: $n build steps done"
 		done
 	}
 	status=${PIPESTATUS[0]}
