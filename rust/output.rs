@@ -206,12 +206,26 @@ impl<'a> Collector<'a> {
     /// `max_pages` pages), else where the next walk starts (the bounce
     /// buffer filled first).
     pub fn resume_at(&self, walk_completed: bool, end: u64) -> Option<u64> {
-        if walk_completed || self.exhausted() {
-            return None;
-        }
         // A walk stopped by `Full` always recorded where.
-        Some(self.walk_end.unwrap_or(end)).filter(|&at| at < end)
+        resume(
+            walk_completed,
+            self.exhausted(),
+            self.walk_end.unwrap_or(end),
+            end,
+        )
     }
+}
+
+/// The decision of a loop over `PAGEMAP_SCAN`'s range in pieces, the
+/// kernel's over walk chunks ([`Collector::resume_at`]) as a caller's over
+/// calls (the API crate's regions iterator): `None` when it is done (the
+/// piece `finished` the range, or the output is `exhausted`), else where
+/// the next piece starts, `stopped_at`, if that is before `end`.
+pub fn resume(finished: bool, exhausted: bool, stopped_at: u64, end: u64) -> Option<u64> {
+    if finished || exhausted {
+        return None;
+    }
+    Some(stopped_at).filter(|&at| at < end)
 }
 
 #[cfg(test)]

@@ -209,9 +209,13 @@ impl<S: RawScan> Regions<S> {
         let resume = self.arg.walk_end.max(last_end);
         let vec_full = n == self.vec.len();
         let out_of_pages = self.budget == Some(0);
+        // A call that did not fill the vector scanned the rest of the range.
         // A full vector guarantees progress (`last_end` > `start`); the last
         // test only guards against a scanner that breaks that rule.
-        self.done = !vec_full || out_of_pages || resume >= self.end || resume <= start;
+        let finished = !vec_full || resume <= start;
+        // The loop's decision is the kernel's own chunk loop's.
+        self.done =
+            pagemap_scan_core::output::resume(finished, out_of_pages, resume, self.end).is_none();
         if out_of_pages && resume < self.end {
             self.resume = Some(resume);
         }
