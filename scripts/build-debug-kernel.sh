@@ -132,13 +132,7 @@ jobs=$(($(nproc) + 1))
 phase "debug kernel: building bzImage and Module.symvers with clang and rustc $DEB_RUSTC, -j$jobs (about 9 minutes on 2 cores; log: $dir/build.log)"
 # One progress line per 500 build steps, so a long build shows it is alive.
 set +e
-in_chroot "$KMAKE -j$jobs bzImage modules headers" 2>&1 | tee "$dir/build.log" | {
-	n=0
-	while IFS= read -r line; do
-		case "$line" in "  "[A-Z]*) n=$((n + 1)) ;; *) continue ;; esac
-		((n % 500)) || phase "debug kernel: $n build steps done"
-	done
-}
+in_chroot "$KMAKE -j$jobs bzImage modules headers" 2>&1 | tee "$dir/build.log" | progress "debug kernel" 500
 status=${PIPESTATUS[0]}
 set -e
 if [ "$status" != 0 ]; then

@@ -105,14 +105,7 @@ if [ ! -f "$dir/.tree" ]; then
 		cmp $hdr/.config $tree/.config
 		$KMAKE -j$jobs modules_prepare
 		$KMAKE headers
-		cp $hdr/Module.symvers $hdr/vmlinux $tree/" 2>&1 | tee "$dir/tree.log" | {
-		# A line every 100 build steps: the longest step shows it is alive.
-		n=0
-		while IFS= read -r line; do
-			case "$line" in "  "[A-Z]*) n=$((n + 1)) ;; *) continue ;; esac
-			((n % 100)) || phase "debian: $n build steps done"
-		done
-	}
+		cp $hdr/Module.symvers $hdr/vmlinux $tree/" 2>&1 | tee "$dir/tree.log" | progress debian 100
 	status=${PIPESTATUS[0]}
 	set -e
 	[ "$status" = 0 ] ||

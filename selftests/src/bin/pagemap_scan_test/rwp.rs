@@ -214,27 +214,7 @@ pub fn not_write_protect() -> Outcome {
         all,
         &[(0, 3, P), (3, 4, P | A), (4, 16, P)],
     )?;
-    let (dev, proc) = Scanner::pair()?;
-    for (flags, want) in [
-        (PM_SCAN_WP_MATCHING, Ok(0)),
-        (PM_SCAN_CHECK_WPASYNC, Err(Errno::EPERM)),
-        (
-            PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
-            Err(Errno::EPERM),
-        ),
-    ] {
-        for mask in [W, A, 0] {
-            let a = PmScanArg {
-                flags,
-                ..arg(area.base(), area.end(), mask, SHOWN)
-            };
-            let (reply, got) = both(&dev, &proc, a, 16)?;
-            ensure!(
-                reply.ret == want && got.is_empty(),
-                "flags {flags}, mask {mask:#x}: {reply:?} {got:x?}, want {want:?} and no region"
-            );
-        }
-    }
+    crate::writeprotect::not_wp_allowed(area.base(), area.end(), &[W, A, 0], SHOWN)?;
     hot("after WP_MATCHING", &area, &[(3, 4)])
 }
 
