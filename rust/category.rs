@@ -96,6 +96,18 @@ impl Facts {
         needed
     }
 
+    /// The cheapest way to decode ptes that gives the facts `want`
+    /// ([`Facts::needed_for`]).
+    pub fn decode_tier(want: u8) -> DecodeTier {
+        if want == Self::UFFD {
+            DecodeTier::Uffd
+        } else if want & !(Self::PRESENT | Self::SWAP | Self::UFFD) == 0 {
+            DecodeTier::Kind
+        } else {
+            DecodeTier::Full
+        }
+    }
+
     fn has(self, bit: u8) -> bool {
         self.0 & bit != 0
     }
@@ -158,6 +170,19 @@ impl Facts {
     pub fn hugetlb_categories(self, unprotected: u64) -> u64 {
         PAGE_IS_HUGE | self.present_or_swapped(unprotected)
     }
+}
+
+/// How the C side decodes a table of ptes (`PMS_DECODE_*` of `facts.h`):
+/// policy decided here, by [`Facts::decode_tier`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum DecodeTier {
+    /// The uffd bit only: a GET of written (or accessed) pages.
+    Uffd = bit(FACTS_H, "PMS_DECODE_UFFD"),
+    /// Whether present, a leaf or empty, and the uffd bit.
+    Kind = bit(FACTS_H, "PMS_DECODE_KIND"),
+    /// Every fact asked for (soft-dirty, zero page, file, guard).
+    Full = bit(FACTS_H, "PMS_DECODE_FULL"),
 }
 
 /// Splits the facts of consecutive entries into runs of equal facts, as
@@ -306,6 +331,40 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Each tier decodes at least the facts it is chosen for, and the
+    /// cheaper tiers are chosen whenever they suffice.
+    #[test]
+    fn decode_tiers_cover_the_facts_asked_for() {
+        let lean = Facts::PRESENT | Facts::SWAP | Facts::UFFD;
+        for interest in 0..=PM_SCAN_CATEGORIES {
+            let want = Facts::needed_for(interest);
+            let tier = Facts::decode_tier(want);
+            let decoded = match tier {
+                DecodeTier::Uffd => Facts::UFFD,
+                DecodeTier::Kind => lean,
+                DecodeTier::Full => 0x7f,
+            };
+            assert_eq!(want & !decoded, 0, "interest {interest:#x}: {tier:?}");
+            if want == Facts::UFFD {
+                assert_eq!(tier, DecodeTier::Uffd);
+            } else if want & !lean == 0 {
+                assert_eq!(tier, DecodeTier::Kind);
+            }
+        }
+        assert_eq!(
+            Facts::decode_tier(Facts::needed_for(PAGE_IS_WRITTEN)),
+            DecodeTier::Uffd
+        );
+        assert_eq!(
+            Facts::decode_tier(Facts::needed_for(PAGE_IS_PRESENT)),
+            DecodeTier::Kind
+        );
+        assert_eq!(
+            Facts::decode_tier(Facts::needed_for(PAGE_IS_FILE)),
+            DecodeTier::Full
+        );
     }
 
     const P: u8 = Facts::PRESENT;

@@ -33,4 +33,12 @@
 #define PMS_VMA_WP_ASYNC	(1 << 4)	/* wp-async with markers */
 #define PMS_VMA_UFFD_RWP	(1 << 5)	/* registered for read-write protection */
 
+/*
+ * How a table of ptes is decoded: the loop of pms_pte_facts() that gives at
+ * least the facts asked for (DecodeTier in category.rs, which chooses it).
+ */
+#define PMS_DECODE_UFFD		(1 << 0)	/* the uffd bit only */
+#define PMS_DECODE_KIND		(1 << 1)	/* present, leaf or empty, and the uffd bit */
+#define PMS_DECODE_FULL		(1 << 2)	/* every fact asked for */
+
 #endif

@@ -526,26 +526,27 @@ static u8 pms_pte_lean_facts(pte_t pte)
 	} while (0)
 
 /*
- * Decodes @n ptes from @ptep (mapped and locked) for addresses from @addr;
- * @want are the PMS_F_* facts the scan needs (Facts::needed_for()). The
- * fewer, the leaner the loop: the uffd bit alone (a GET of written pages),
- * the kind of entry too, or everything.
+ * Decodes @n ptes from @ptep (mapped and locked) for addresses from @addr
+ * with the loop @tier (a PMS_DECODE_* that Rust chose, Facts::decode_tier()):
+ * the uffd bit alone (a GET of written pages), the kind of entry too, or the
+ * @want facts (Facts::needed_for()).
  */
 void pms_pte_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep,
-		   unsigned int n, u8 want, u8 *facts)
+		   unsigned int n, u8 want, unsigned int tier, u8 *facts)
 {
 	unsigned int i = 0;
 
-	if (want == PMS_F_UFFD) {
+	switch (tier) {
+	case PMS_DECODE_UFFD:
 		PMS_DECODE_PTES(pms_pte_uffd_facts);
-		return;
-	}
-	if (!(want & (PMS_F_SOFT_DIRTY | PMS_F_ZERO | PMS_F_FILE | PMS_F_GUARD))) {
+		break;
+	case PMS_DECODE_KIND:
 		PMS_DECODE_PTES(pms_pte_lean_facts);
-		return;
+		break;
+	default:
+		for (i = 0; i < n; i++, addr += PAGE_SIZE)
+			facts[i] = pms_pte_facts_one(vma, addr, ptep_get(ptep + i), want);
 	}
-	for (i = 0; i < n; i++, addr += PAGE_SIZE)
-		facts[i] = pms_pte_facts_one(vma, addr, ptep_get(ptep + i), want);
 }
 
 /*

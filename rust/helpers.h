@@ -65,7 +65,7 @@ pte_t *pms_pte_map_lock(struct vm_area_struct *vma, pmd_t *pmd, unsigned long ad
 			spinlock_t **ptl);
 void pms_pte_unmap_unlock(pte_t *pte, spinlock_t *ptl);
 void pms_pte_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep,
-		   unsigned int n, u8 want, u8 *facts);
+		   unsigned int n, u8 want, unsigned int tier, u8 *facts);
 spinlock_t *pms_thp_lock(pmd_t *pmd, struct vm_area_struct *vma, unsigned long addr,
 			 u8 want, u8 *facts);
 u8 pms_hugetlb_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep, u8 want);

@@ -4,7 +4,7 @@
 //! the page-table lock, released on drop, and the only way to decode entries.
 
 use crate::args::PAGE_SIZE;
-use crate::category::Facts;
+use crate::category::{DecodeTier, Facts};
 use crate::compat::VmaRef;
 use crate::sys::{self, Pmd, Pte, Spinlock};
 use core::mem::MaybeUninit;
@@ -49,10 +49,16 @@ impl<'v> PteTable<'v> {
 
     /// Decodes one fact byte per entry into `buf`, from the mapped address
     /// on, and returns them; of the facts, at least those in `want`
-    /// (`Facts::needed_for`). `buf` need not be initialised: it is all written.
+    /// (`Facts::needed_for`), by the loop `tier` (`Facts::decode_tier` of
+    /// `want`). `buf` need not be initialised: it is all written.
     ///
     /// `buf` must not reach past the pmd (the walker's range never does).
-    pub(crate) fn facts<'b>(&self, buf: &'b mut [MaybeUninit<u8>], want: u8) -> &'b [u8] {
+    pub(crate) fn facts<'b>(
+        &self,
+        buf: &'b mut [MaybeUninit<u8>],
+        want: u8,
+        tier: DecodeTier,
+    ) -> &'b [u8] {
         // SAFETY: the table is mapped and locked (type invariant); `buf.len()`
         // entries from `addr` lie under one pmd (the caller's range).
         unsafe {
@@ -62,6 +68,7 @@ impl<'v> PteTable<'v> {
                 self.pte.as_ptr(),
                 buf.len() as c_uint,
                 want,
+                tier as c_uint,
                 buf.as_mut_ptr().cast::<u8>(),
             )
         };

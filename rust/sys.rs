@@ -108,6 +108,7 @@ extern "C" {
         ptep: *mut Pte,
         n: c_uint,
         want: u8,
+        tier: c_uint,
         facts: *mut u8,
     );
     /// `pmd_trans_huge_lock()`: the lock if the pmd maps a THP, else NULL;

@@ -10,7 +10,7 @@
 
 use crate::abi::KernelAbi;
 use crate::args::{ScanRequest, PAGE_SIZE};
-use crate::category::{self, Facts, Matcher};
+use crate::category::{self, DecodeTier, Facts, Matcher};
 use crate::compat::VmaRef;
 use crate::output::{Collector, Full};
 use crate::pgtable::{self, HugetlbLock, LazyMmu, PteTable, ThpLock};
@@ -85,6 +85,8 @@ pub(crate) struct Scan<'a> {
     matcher: Matcher,
     /// The facts the C side must decode (`Facts::needed_for`).
     want_facts: u8,
+    /// How ptes are decoded (`Facts::decode_tier` of `want_facts`).
+    decode_tier: DecodeTier,
     /// Categories of the VMA being walked, set by `pms_walk_test_vma`.
     vma_categories: u64,
     /// What a missing uffd bit means in that VMA (`KernelAbi::unprotected`).
@@ -111,6 +113,7 @@ impl<'a> Scan<'a> {
             flags: req.flags,
             matcher: req.matcher,
             want_facts: Facts::needed_for(interest),
+            decode_tier: Facts::decode_tier(Facts::needed_for(interest)),
             vma_categories: 0,
             vma_unprotected: 0,
             out,
@@ -349,6 +352,7 @@ impl Scan<'_> {
         let facts = table.facts(
             &mut buf[..((end - start) / PAGE_SIZE) as usize],
             self.want_facts,
+            self.decode_tier,
         );
         let run = if self.write_protect() && !self.out.has_vector() {
             Scan::protect_ptes(&table, start, facts)
