@@ -2,6 +2,7 @@
 
 //! Shared pieces of the pagemap_scan selftests: the two scanners, memory, TAP.
 
+pub mod churn;
 pub mod layout;
 pub mod mem;
 pub mod rng;
