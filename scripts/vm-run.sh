@@ -159,7 +159,8 @@ if [ -f "$res/upstream.rc" ]; then
 	echo "vm: upstream pagemap_ioctl selftest via the device: ${up#\# } (exit $(cat "$res/upstream.rc"))"
 	[ "$(cat "$res/upstream.rc")" = 0 ] || { grep -E '^not ok|Bail' "$res/upstream.txt"; fail=1; }
 fi
-echo "vm: stress: $(grep '^# stress' "$res/stress.txt" || echo 'no summary') (exit $(cat "$res/stress.rc"))"
+grep '^# stress: ' "$res/stress.txt" | sed 's/^# /vm: /' || echo "vm: stress: no summary"
+echo "vm: stress: exit $(cat "$res/stress.rc")"
 [ "$(cat "$res/stress.rc")" = 0 ] || { tail -5 "$res/stress.txt"; fail=1; }
 cycles=$(cat "$res/cycles")
 echo "vm: load/unload cycles: $cycles of ${PMS_CYCLES:-20}"

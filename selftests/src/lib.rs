@@ -3,6 +3,7 @@
 //! Shared pieces of the pagemap_scan selftests: the two scanners, memory, TAP.
 
 pub mod churn;
+pub mod knob;
 pub mod layout;
 pub mod mem;
 pub mod rng;

@@ -4,11 +4,17 @@
 //! mutator threads that keep changing the scanned address space: map and
 //! unmap (anon, shmem, hugetlb), mremap, mprotect, madvise (DONTNEED,
 //! PAGEOUT, HUGEPAGE, NOHUGEPAGE, COLLAPSE), fork + exit, userfaultfd
-//! register/unregister. Bounded in time and seeded; any failed scan fails the
-//! run, and the kernel's checkers (on the debug kernel) watch the rest.
+//! register/unregister, and the states a distribution's mm makes: NUMA
+//! migration (`move_pages`, `mbind(MPOL_MF_MOVE)`), KSM merging (with ksmd
+//! running), hwpoison and soft-offline, proactive memcg reclaim (to swap or
+//! zswap), guard regions. Bounded in time and seeded; any failed scan fails
+//! the run, and the kernel's checkers (on the debug kernel) watch the rest.
+//! It prints how often each mutator succeeded, so one that never could
+//! (no second node, no KSM) is visible.
 //!
 //! Usage: pagemap_scan_stress [SECONDS] (default 20); PMS_SEED sets the seed.
 
+use pagemap_scan_selftests::knob::{self, Knob};
 use pagemap_scan_selftests::rng::{self, Rng};
 use pagemap_scan_selftests::scanner::{arg, Scanner};
 use pagemap_scan_selftests::uapi::*;
@@ -17,9 +23,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const SLOT: u64 = 2 << 20;
-const MADV_POPULATE_WRITE: i32 = 23;
-const MADV_COLLAPSE: i32 = 25;
 const SLOTS: u64 = 32;
+const PAGE: u64 = 4096;
+const MADV_GUARD_INSTALL: i32 = 102;
+const MADV_GUARD_REMOVE: i32 = 103;
+const MPOL_BIND: i32 = 2;
+const MPOL_MF_MOVE: u32 = 1 << 1;
+/// The cgroup the run moves itself into, for `memory.reclaim`.
+const CGROUP: &str = "/sys/fs/cgroup/pagemap_scan_stress";
 
 /// The reserved area the threads fight over.
 struct Area {
@@ -58,73 +69,215 @@ impl Area {
     }
 }
 
-/// One random change to the area. Failures are expected (races between
-/// mutators, no hugetlb page left) and ignored: only the kernel must cope.
-fn mutate(area: &Area, uffd: &Uffd, r: &mut Rng) {
+/// What the mutators may use of the machine, found once at the start.
+struct Machine {
+    /// NUMA nodes with memory (node 0 only without NUMA).
+    nodes: Vec<u64>,
+    /// The run's own memory cgroup, if one could be made.
+    reclaim: Option<std::path::PathBuf>,
+}
+
+/// The mutators, in the order of [`mutate`]'s match, for the counts.
+const MUTATORS: [&str; 17] = [
+    "map anon",
+    "map shmem",
+    "map hugetlb",
+    "munmap",
+    "mremap",
+    "mprotect",
+    "DONTNEED",
+    "PAGEOUT",
+    "(NO)HUGEPAGE",
+    "COLLAPSE",
+    "uffd-wp register",
+    "fork",
+    "migrate",
+    "mbind move",
+    "KSM (un)merge",
+    "hwpoison/soft-offline",
+    "guard install/remove",
+];
+
+/// One random change to the area: its index in [`MUTATORS`] and whether the
+/// kernel accepted it. Failures are expected (races between mutators, no
+/// hugetlb page left) and ignored: only the kernel must cope.
+fn mutate(area: &Area, uffd: &Uffd, machine: &Machine, r: &mut Rng) -> (usize, bool) {
     let slot = r.below(SLOTS);
     let addr = area.slot(slot);
     let len = (SLOT >> r.below(4)) as usize;
     let rw = libc::PROT_READ | libc::PROT_WRITE;
     let fixed = libc::MAP_FIXED | libc::MAP_NORESERVE;
+    let which = r.below(MUTATORS.len() as u64) as usize;
     // SAFETY: these calls only change mappings inside the area, which the
     // program never dereferences: pages are populated by the kernel
-    // (MADV_POPULATE_WRITE), which fails cleanly if a racing thread unmapped them.
-    unsafe {
-        match r.below(12) {
+    // (MADV_POPULATE_WRITE), which fails cleanly if a racing thread unmapped
+    // them or a page is poisoned.
+    let ok = unsafe {
+        match which {
             0 => {
                 let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | fixed;
-                if libc::mmap(addr, len, rw, flags, -1, 0) != libc::MAP_FAILED {
-                    libc::madvise(addr, len / 2, MADV_POPULATE_WRITE);
-                }
+                libc::mmap(addr, len, rw, flags, -1, 0) != libc::MAP_FAILED
+                    && libc::madvise(addr, len / 2, libc::MADV_POPULATE_WRITE) == 0
             }
             1 => {
                 let flags = libc::MAP_SHARED | libc::MAP_ANONYMOUS | fixed;
-                if libc::mmap(addr, len, rw, flags, -1, 0) != libc::MAP_FAILED {
-                    libc::madvise(addr, len / 4, MADV_POPULATE_WRITE);
-                }
+                libc::mmap(addr, len, rw, flags, -1, 0) != libc::MAP_FAILED
+                    && libc::madvise(addr, len / 4, libc::MADV_POPULATE_WRITE) == 0
             }
             2 => {
                 let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_HUGETLB | fixed;
-                if libc::mmap(addr, SLOT as usize, rw, flags, -1, 0) != libc::MAP_FAILED {
-                    libc::madvise(addr, SLOT as usize, MADV_POPULATE_WRITE);
-                }
+                libc::mmap(addr, SLOT as usize, rw, flags, -1, 0) != libc::MAP_FAILED
+                    && libc::madvise(addr, SLOT as usize, libc::MADV_POPULATE_WRITE) == 0
             }
-            3 => drop(libc::munmap(addr, len)),
+            3 => libc::munmap(addr, len) == 0,
             4 => {
                 let to = area.slot(r.below(SLOTS));
-                libc::mremap(
-                    addr,
-                    len,
-                    len,
-                    libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
-                    to,
-                );
+                let flags = libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED;
+                libc::mremap(addr, len, len, flags, to) != libc::MAP_FAILED
             }
-            5 => drop(libc::mprotect(
-                addr,
-                len,
-                r.pick(&[libc::PROT_NONE, libc::PROT_READ, rw]),
-            )),
-            6 => drop(libc::madvise(addr, len, libc::MADV_DONTNEED)),
-            7 => drop(libc::madvise(addr, len, libc::MADV_PAGEOUT)),
-            8 => drop(libc::madvise(
-                addr,
-                len,
-                r.pick(&[libc::MADV_HUGEPAGE, libc::MADV_NOHUGEPAGE]),
-            )),
-            9 => drop(libc::madvise(addr, len, MADV_COLLAPSE)),
-            10 => drop(uffd.register_wp(addr as u64, len as u64)),
-            _ => {
+            5 => {
+                let prot = r.pick(&[libc::PROT_NONE, libc::PROT_READ, rw]);
+                libc::mprotect(addr, len, prot) == 0
+            }
+            6 => libc::madvise(addr, len, libc::MADV_DONTNEED) == 0,
+            7 => libc::madvise(addr, len, libc::MADV_PAGEOUT) == 0,
+            8 => {
+                let advice = r.pick(&[libc::MADV_HUGEPAGE, libc::MADV_NOHUGEPAGE]);
+                libc::madvise(addr, len, advice) == 0
+            }
+            9 => libc::madvise(addr, len, libc::MADV_COLLAPSE) == 0,
+            10 => uffd.register_wp(addr as u64, len as u64).is_ok(),
+            11 => {
                 // A child: the mm is copied, then torn down, while scans run.
                 let pid = libc::fork();
                 if pid == 0 {
                     libc::_exit(0);
-                } else if pid > 0 {
-                    libc::waitpid(pid, std::ptr::null_mut(), 0);
                 }
+                pid > 0 && libc::waitpid(pid, std::ptr::null_mut(), 0) == pid
+            }
+            // Migration entries while they last: up to 64 pages to one node.
+            12 => {
+                let node = r.pick(&machine.nodes) as i32;
+                let n = 1 + r.below(64) as usize;
+                let pages: Vec<_> = (0..n)
+                    .map(|i| addr.wrapping_add(i * PAGE as usize))
+                    .collect();
+                let nodes = vec![node; n];
+                let mut status = vec![0i32; n];
+                libc::syscall(
+                    libc::SYS_move_pages,
+                    0,
+                    n as u64,
+                    pages.as_ptr(),
+                    nodes.as_ptr(),
+                    status.as_mut_ptr(),
+                    MPOL_MF_MOVE,
+                ) >= 0
+            }
+            13 => {
+                let mask: u64 = 1 << r.pick(&machine.nodes);
+                libc::syscall(
+                    libc::SYS_mbind,
+                    addr,
+                    len as u64,
+                    MPOL_BIND,
+                    &mask as *const u64,
+                    64u64,
+                    MPOL_MF_MOVE,
+                ) == 0
+            }
+            14 => {
+                let advice = r.pick(&[libc::MADV_MERGEABLE, libc::MADV_UNMERGEABLE]);
+                libc::madvise(addr, len, advice) == 0
+            }
+            // One page at a time: a poisoned page is lost to the machine for good.
+            15 => {
+                let advice = if r.one_in(4) {
+                    libc::MADV_HWPOISON
+                } else {
+                    libc::MADV_SOFT_OFFLINE
+                };
+                let page = addr.wrapping_add(r.below(SLOT / PAGE) as usize * PAGE as usize);
+                libc::madvise(page, PAGE as usize, advice) == 0
+            }
+            _ => {
+                let advice = r.pick(&[MADV_GUARD_INSTALL, MADV_GUARD_REMOVE]);
+                libc::madvise(addr, len, advice) == 0
             }
         }
+    };
+    (which, ok)
+}
+
+/// The NUMA nodes that have memory, from sysfs; node 0 without NUMA.
+fn memory_nodes() -> Vec<u64> {
+    let list = knob::read("/sys/devices/system/node/has_memory").unwrap_or_default();
+    let mut nodes = Vec::new();
+    for part in list.split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(a), Ok(b)) = (a.parse::<u64>(), b.parse::<u64>()) {
+            nodes.extend(a..=b);
+        }
     }
+    if nodes.is_empty() {
+        nodes.push(0);
+    }
+    nodes
+}
+
+/// A memory cgroup for the run, with this process moved in; None (and why)
+/// where cgroup v2's memory controller is not available.
+fn own_cgroup() -> Result<std::path::PathBuf, String> {
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    if !root.join("cgroup.controllers").exists() {
+        std::fs::create_dir_all(root).map_err(|e| format!("mkdir {}: {e}", root.display()))?;
+        // SAFETY: mounts cgroup2 with NUL-terminated strings and no data.
+        let r = unsafe {
+            libc::mount(
+                c"cgroup2".as_ptr(),
+                c"/sys/fs/cgroup".as_ptr(),
+                c"cgroup2".as_ptr(),
+                0,
+                std::ptr::null(),
+            )
+        };
+        if r != 0 {
+            return Err(format!(
+                "mount cgroup2: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    knob::write(root.join("cgroup.subtree_control"), "+memory")?;
+    let cg = std::path::PathBuf::from(CGROUP);
+    if !cg.exists() {
+        std::fs::create_dir(&cg).map_err(|e| format!("mkdir {CGROUP}: {e}"))?;
+    }
+    knob::write(cg.join("cgroup.procs"), &std::process::id().to_string())?;
+    Ok(cg)
+}
+
+/// Sets each tunable that exists; the ones missing are named.
+fn tunables() -> Vec<Knob> {
+    [
+        // ksmd merging what MADV_MERGEABLE offers, often.
+        ("/sys/kernel/mm/ksm/run", "1"),
+        ("/sys/kernel/mm/ksm/sleep_millisecs", "10"),
+        ("/sys/kernel/mm/ksm/pages_to_scan", "1000"),
+        // NUMA hinting faults: protnone ptes in the area.
+        ("/proc/sys/kernel/numa_balancing", "1"),
+        // Reclaimed anon pages to zswap before the swap disk.
+        ("/sys/module/zswap/parameters/enabled", "Y"),
+    ]
+    .into_iter()
+    .filter_map(|(path, value)| match Knob::set(path, value) {
+        Ok(k) => Some(k),
+        Err(e) => {
+            println!("# stress: not set: {e}");
+            None
+        }
+    })
+    .collect()
 }
 
 fn main() {
@@ -133,21 +286,58 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
     let seed = rng::seed(0x57_2e55);
+    let knobs = tunables();
+    let machine = Machine {
+        nodes: memory_nodes(),
+        reclaim: own_cgroup()
+            .map_err(|e| println!("# stress: no memcg reclaim: {e}"))
+            .ok(),
+    };
+    // MADV_HWPOISON tells the caller at once with a forced SIGBUS
+    // (BUS_MCEERR_AR, sent on the way out of the syscall): a forced signal
+    // ignores SIG_IGN, so a handler takes it. The run never touches its
+    // pages, so no fault repeats after the handler returns.
+    extern "C" fn poisoned(_: libc::c_int) {}
+    // SAFETY: the handler does nothing, so it is async-signal-safe.
+    unsafe { libc::signal(libc::SIGBUS, poisoned as *const () as libc::sighandler_t) };
     let area = Area::new().expect("area");
     let uffd = Uffd::wp_async().expect("userfaultfd");
     let dev = Scanner::device().expect("open /dev/pagemap_scan");
     let deadline = Instant::now() + Duration::from_secs(secs);
     let stop = AtomicBool::new(false);
-    let (scans, mutations, failures) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    let (scans, failures) = (AtomicU64::new(0), AtomicU64::new(0));
+    let tried: [AtomicU64; MUTATORS.len()] = Default::default();
+    let done: [AtomicU64; MUTATORS.len()] = Default::default();
+    let nanos: [AtomicU64; MUTATORS.len()] = Default::default();
+    let (reclaims, reclaimed, reclaim_nanos) =
+        (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
 
     std::thread::scope(|s| {
         for t in 0..2u64 {
-            let (area, uffd, stop, mutations) = (&area, &uffd, &stop, &mutations);
+            let (area, uffd, machine, stop, tried, done, nanos) =
+                (&area, &uffd, &machine, &stop, &tried, &done, &nanos);
             s.spawn(move || {
                 let mut r = Rng::new(seed ^ (t + 1));
                 while !stop.load(Ordering::Relaxed) {
-                    mutate(area, uffd, &mut r);
-                    mutations.fetch_add(1, Ordering::Relaxed);
+                    let t0 = Instant::now();
+                    let (which, ok) = mutate(area, uffd, machine, &mut r);
+                    nanos[which].fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                    tried[which].fetch_add(1, Ordering::Relaxed);
+                    done[which].fetch_add(u64::from(ok), Ordering::Relaxed);
+                }
+            });
+        }
+        // Proactive reclaim of the run's cgroup, all along: a call takes
+        // about a second under TCG, too slow to be one of the mutators.
+        if let Some(cg) = &machine.reclaim {
+            let (stop, tried, done, nanos) = (&stop, &reclaims, &reclaimed, &reclaim_nanos);
+            s.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let t0 = Instant::now();
+                    let ok = knob::write(cg.join("memory.reclaim"), "1M").is_ok();
+                    nanos.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                    tried.fetch_add(1, Ordering::Relaxed);
+                    done.fetch_add(u64::from(ok), Ordering::Relaxed);
                 }
             });
         }
@@ -178,11 +368,41 @@ fn main() {
         }
         stop.store(true, Ordering::Relaxed);
     });
+    drop(knobs);
 
-    let (scans, mutations, failures) = (
-        scans.into_inner(),
-        mutations.into_inner(),
-        failures.into_inner(),
+    let (scans, failures) = (scans.into_inner(), failures.into_inner());
+    let mutations: u64 = tried.iter().map(|t| t.load(Ordering::Relaxed)).sum();
+    // What the mm went through, so a state never reached is visible.
+    let ksm = |f: &str| knob::number(format!("/sys/kernel/mm/ksm/{f}")).unwrap_or(0);
+    let meminfo = knob::read("/proc/meminfo").unwrap_or_default();
+    let poisoned = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("HardwareCorrupted:"))
+        .map_or("?", str::trim);
+    println!(
+        "# stress: nodes {:?}, ksm full_scans {} pages_sharing {}, numa_pte_updates {}, \
+         pgmigrate_success {}, zswpout {}, pswpout {}, hwpoisoned {poisoned}",
+        machine.nodes,
+        ksm("full_scans"),
+        ksm("pages_sharing"),
+        knob::vmstat("numa_pte_updates"),
+        knob::vmstat("pgmigrate_success"),
+        knob::vmstat("zswpout"),
+        knob::vmstat("pswpout"),
+    );
+    for (i, name) in MUTATORS.iter().enumerate() {
+        let tried = tried[i].load(Ordering::Relaxed);
+        let ms = nanos[i].load(Ordering::Relaxed) / tried.max(1) / 1_000_000;
+        println!(
+            "# stress: mutator {name}: {} of {tried} accepted, {ms} ms each",
+            done[i].load(Ordering::Relaxed),
+        );
+    }
+    let tried = reclaims.into_inner();
+    println!(
+        "# stress: memcg reclaim (its own thread): {} of {tried} accepted, {} ms each",
+        reclaimed.into_inner(),
+        reclaim_nanos.into_inner() / tried.max(1) / 1_000_000
     );
     println!("# stress: {secs} s, seed {seed}: {scans} scans, {mutations} mutations, {failures} failed scans");
     std::process::exit(i32::from(failures != 0 || scans == 0));
