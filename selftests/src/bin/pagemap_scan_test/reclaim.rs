@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 const ROOT: &str = "/sys/fs/cgroup";
 const ZSWAP: &str = "/sys/module/zswap/parameters/enabled";
-/// The limit, and the memory written under it (twice as much).
+/// The limit, and the memory written under it (half as much again).
 const MAX: usize = 4 << 20;
-const PAGES: usize = 2 * MAX / PAGE;
+const PAGES: usize = 3 * MAX / 2 / PAGE;
 /// Passes of the writing thread over the memory.
 const PASSES: u64 = 2;
 /// Rounds at least during reclaim (more until the writer is done), and after it.
@@ -156,8 +156,8 @@ fn run(zswap: bool) -> Outcome {
         "reclaim to swap"
     };
 
-    // During: a thread writes page after page, twice the limit, pass after
-    // pass; this thread scans until it is done.
+    // During: a thread writes page after page, more than the limit, pass
+    // after pass; this thread scans until it is done.
     let (dev, proc) = Scanner::pair()?;
     let all = arg(area.base(), area.end(), 0, kernel_abi().categories);
     let mut during = Tally::default();

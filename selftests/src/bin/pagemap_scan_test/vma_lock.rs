@@ -14,7 +14,7 @@ pub fn faults_race_scans() -> Outcome {
     let tally = race(
         Race {
             writers: 3,
-            rounds: 200,
+            rounds: 150,
             zap_one_in: 8,
             with_c: true,
         },
