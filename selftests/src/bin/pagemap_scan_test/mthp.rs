@@ -128,7 +128,10 @@ fn size(kb: usize) -> Outcome {
     compare(&mut tally, &area, "part of a folio zapped")?;
     // Swapped out whole (mTHP swap-out) where there is swap.
     if require_swap().is_ok() {
-        area.page_out(4 * folio, 2 * folio)?;
+        // 6.12 leaves some of them present: compared as they are.
+        if let Err(e) = area.page_out(4 * folio, 2 * folio) {
+            println!("# mTHP {kb}kB: {e}");
+        }
         compare(&mut tally, &area, "folios swapped out")?;
         area.read(4 * folio + 1, 1)?;
         compare(&mut tally, &area, "one page swapped in")?;

@@ -46,6 +46,10 @@ impl Cgroup {
     fn new() -> Result<Cgroup, Failure> {
         let root = Path::new(ROOT);
         if !root.join("cgroup.controllers").exists() {
+            let filesystems = read(Path::new("/proc/filesystems"))?;
+            if !filesystems.split_whitespace().any(|f| f == "cgroup2") {
+                skip!("no cgroup2 in /proc/filesystems (no CONFIG_CGROUPS)");
+            }
             std::fs::create_dir_all(root).map_err(|e| format!("mkdir {ROOT}: {e}"))?;
             // SAFETY: plain syscall with NUL-terminated strings.
             let r = unsafe {
