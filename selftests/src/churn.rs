@@ -59,6 +59,26 @@ impl Tally {
         Ok(())
     }
 
+    /// A [`round`](Tally::round) on memory that nothing changes any more:
+    /// C's two answers must be equal, so the device's is compared.
+    pub fn settled(
+        &mut self,
+        dev: &Scanner,
+        proc: &Scanner,
+        a: PmScanArg,
+        vec_len: usize,
+        saw: impl Fn(&[PageRegion]) -> bool,
+    ) -> Result<(), String> {
+        let compared = self.compared;
+        self.round(dev, proc, a, vec_len, saw)?;
+        if self.compared == compared {
+            return Err(format!(
+                "{a:x?}: C answered differently twice on settled memory"
+            ));
+        }
+        Ok(())
+    }
+
     /// Adds another tally's counts (from another thread, say).
     pub fn add(&mut self, other: Tally) {
         self.scans += other.scans;

@@ -228,11 +228,21 @@ impl Area {
 
     /// `madvise(advice)` of pages `[first, first + pages)`.
     pub fn advise(&self, first: usize, pages: usize, advice: i32) -> Result<(), String> {
+        self.madvise(first, pages, advice)?
+            .map_err(|e| format!("madvise({advice}) of pages {first}+{pages}: {e}"))
+    }
+
+    /// `advise`, with the errno for the caller to judge (an advice the
+    /// kernel lacks, say); the outer error is a range outside the area.
+    pub fn madvise(
+        &self,
+        first: usize,
+        pages: usize,
+        advice: i32,
+    ) -> Result<Result<(), Errno>, String> {
         let (addr, len) = self.range(first, pages)?;
         // SAFETY: advice on a range of our own area, which nothing refers into.
-        Errno::result(unsafe { libc::madvise(addr, len, advice) })
-            .map(drop)
-            .map_err(|e| format!("madvise({advice}) of pages {first}+{pages}: {e}"))
+        Ok(Errno::result(unsafe { libc::madvise(addr, len, advice) }).map(drop))
     }
 
     /// Faults pages `[first, first + pages)` in as a write to each would.

@@ -7,6 +7,32 @@ use nix::errno::Errno;
 /// The page size of the test machine.
 pub const PAGE: usize = 4096;
 
+/// The pfn `/proc/self/pagemap` gives for `addr` (only root sees pfns),
+/// 0 where no page is present.
+pub fn pfn(addr: u64) -> Result<u64, String> {
+    let entry = read_u64("/proc/self/pagemap", addr / PAGE as u64 * 8)?;
+    Ok(if entry >> 63 != 0 {
+        entry & ((1 << 55) - 1)
+    } else {
+        0
+    })
+}
+
+/// The page flags `/proc/kpageflags` gives for `pfn` (`KPF_*` bits).
+pub fn kpageflags(pfn: u64) -> Result<u64, String> {
+    read_u64("/proc/kpageflags", pfn * 8)
+}
+
+/// The 8 bytes at `off` of the file at `path`.
+fn read_u64(path: &str, off: u64) -> Result<u64, String> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
+    let mut entry = [0u8; 8];
+    f.read_exact_at(&mut entry, off)
+        .map_err(|e| format!("{path} at {off:#x}: {e}"))?;
+    Ok(u64::from_ne_bytes(entry))
+}
+
 /// An `mmap`ed range.
 ///
 /// # Invariants
@@ -20,10 +46,17 @@ pub struct Mapping {
 impl Mapping {
     /// `mmap(NULL, len, prot, flags, fd, 0)`.
     pub fn new(len: usize, prot: i32, flags: i32, fd: i32) -> Result<Mapping, String> {
-        // SAFETY: a new mapping at an address of the kernel's choosing aliases nothing.
-        let addr = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, fd, 0) };
+        Mapping::at(0, len, prot, flags, fd).map_err(|e| format!("mmap of {len} bytes: {e}"))
+    }
+
+    /// `mmap(hint, len, prot, flags, fd, 0)`: at `hint` if the kernel takes
+    /// it (`MAP_FIXED_NOREPLACE` in `flags` makes it take it or fail).
+    pub fn at(hint: u64, len: usize, prot: i32, flags: i32, fd: i32) -> Result<Mapping, Errno> {
+        assert!(flags & libc::MAP_FIXED == 0, "would replace a mapping");
+        // SAFETY: a new mapping where nothing is mapped (no MAP_FIXED) aliases nothing.
+        let addr = unsafe { libc::mmap(hint as *mut libc::c_void, len, prot, flags, fd, 0) };
         if addr == libc::MAP_FAILED {
-            return Err(format!("mmap of {len} bytes: {}", Errno::last()));
+            return Err(Errno::last());
         }
         // INVARIANT: the mapping was just created.
         Ok(Mapping {
@@ -78,10 +111,18 @@ impl Mapping {
             -1,
         )?;
         // 4 KiB pages whatever the THP default ("always" on a distribution).
-        // SAFETY: advice on our own mapping.
-        let r = unsafe { libc::madvise(m.addr.cast(), m.len, libc::MADV_NOHUGEPAGE) };
-        nix::errno::Errno::result(r).map_err(|e| format!("MADV_NOHUGEPAGE: {e}"))?;
+        m.advise(libc::MADV_NOHUGEPAGE)?;
         Ok(m)
+    }
+
+    /// `madvise(advice)` of the whole mapping.
+    pub fn advise(&self, advice: i32) -> Result<(), String> {
+        // SAFETY: advice on our own mapping, which nothing refers into
+        // (type invariant): `MADV_DONTNEED` discards only our own data.
+        let r = unsafe { libc::madvise(self.addr.cast(), self.len, advice) };
+        Errno::result(r)
+            .map(drop)
+            .map_err(|e| format!("madvise({advice}): {e}"))
     }
 
     /// First address.

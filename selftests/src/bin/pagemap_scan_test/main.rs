@@ -12,11 +12,16 @@ mod extra_ioctls;
 mod failnth;
 mod faults;
 mod fuzz;
+mod hwpoison;
+mod la57;
 mod lifecycle;
 mod memory;
+mod mthp;
 mod notifier;
+mod reclaim;
 mod rwp;
 mod validation;
+mod vma_lock;
 mod writeprotect;
 
 #[rustfmt::skip]
@@ -85,6 +90,14 @@ const TESTS: &[Test] = &[
     ("API: features() lists the C ioctl's categories, flags 3, ioctls 7", api::features),
     ("API: attach_pidfd()'s new scanner scans the child as /proc/PID/pagemap; EBADF", api::attach_pidfd),
     ("pmscan --json --pid: the child's regions, device equals --proc", api::cli),
+    // A distribution's mm (issue 13): hwpoison, reclaim, 5-level, mTHP, per-VMA locks.
+    ("distro: hwpoison: MADV_HWPOISON on anon, shmem, THP, hugetlb", hwpoison::hard),
+    ("distro: hwpoison: MADV_SOFT_OFFLINE on anon, shmem, THP, hugetlb", hwpoison::soft),
+    ("distro: 5-level paging: above 128 TiB, across 1 << 47, argument checks", la57::high),
+    ("distro: reclaim: memcg memory.max pushes anon to swap, scans during and after", reclaim::swap),
+    ("distro: reclaim: memcg memory.max pushes anon to zswap, scans during and after", reclaim::zswap),
+    ("distro: mTHP 64kB and 16kB: pte-mapped folios, no HUGE, partial GET+WP", mthp::sizes),
+    ("distro: per-VMA locks: faults and zaps racing with GET and GET+WP, no write lost", vma_lock::faults_race_scans),
 ];
 
 fn main() {

@@ -7,6 +7,7 @@
 //! each left behind is then compared by a plain GET on both.
 
 use nix::errno::Errno;
+use pagemap_scan_selftests::churn::Tally;
 use pagemap_scan_selftests::ensure;
 use pagemap_scan_selftests::layout::{self, Area, Kind};
 use pagemap_scan_selftests::mem::{Mapping, PAGE};
@@ -21,19 +22,32 @@ const HUGE: u64 = layout::HUGE as u64;
 const P: u64 = PAGE as u64;
 
 /// Two regions of one kind, registered for uffd-wp async.
-struct Twin {
-    areas: [Area; 2],
+pub(crate) struct Twin {
+    pub(crate) areas: [Area; 2],
     _uffd: Uffd,
     bases: [u64; 2],
-    len: u64,
+    pub(crate) len: u64,
 }
 
 impl Twin {
-    fn new(kind: Kind, len: u64) -> Result<Twin, String> {
+    pub(crate) fn new(kind: Kind, len: u64) -> Result<Twin, String> {
+        Twin::new_with(kind, len, false)
+    }
+
+    /// Like `new`, the twins written all over before they are registered:
+    /// a fault in a registered VMA allocates no large folio.
+    pub(crate) fn written(kind: Kind, len: u64) -> Result<Twin, String> {
+        Twin::new_with(kind, len, true)
+    }
+
+    fn new_with(kind: Kind, len: u64, write: bool) -> Result<Twin, String> {
         let uffd = Uffd::wp_async()?;
         let pages = len as usize / PAGE;
         let areas = [Area::of(kind, pages)?, Area::of(kind, pages)?];
         for area in &areas {
+            if write {
+                area.write(0, pages)?;
+            }
             uffd.register_wp(area.base(), len)?;
         }
         Ok(Twin {
@@ -45,7 +59,7 @@ impl Twin {
     }
 
     /// Writes byte offsets `offs` in both regions.
-    fn write(&self, offs: &[u64]) {
+    pub(crate) fn write(&self, offs: &[u64]) {
         for &base in &self.bases {
             for &off in offs {
                 // SAFETY: `off < len` by the callers; the region is writable.
@@ -55,7 +69,7 @@ impl Twin {
     }
 
     /// `madvise(advice)` of `[off, off + len)` in both regions.
-    fn advise(&self, off: u64, len: u64, advice: i32) -> Outcome {
+    pub(crate) fn advise(&self, off: u64, len: u64, advice: i32) -> Outcome {
         for area in &self.areas {
             area.advise((off / P) as usize, (len / P) as usize, advice)?;
         }
@@ -65,10 +79,10 @@ impl Twin {
 
 /// A call's result with regions made relative to the region's base.
 #[derive(Debug, PartialEq, Eq)]
-struct Relative {
-    ret: Result<i64, Errno>,
-    walk_end: u64,
-    regions: Vec<(u64, u64, u64)>,
+pub(crate) struct Relative {
+    pub(crate) ret: Result<i64, Errno>,
+    pub(crate) walk_end: u64,
+    pub(crate) regions: Vec<(u64, u64, u64)>,
 }
 
 /// Issues `make(base)` through `s` and makes the reply relative to `base`.
@@ -91,7 +105,7 @@ fn relative(s: &Scanner, base: u64, mut a: PmScanArg, vec_len: usize) -> Relativ
 }
 
 /// The same call (addresses relative) on A through the device and on B through proc.
-fn both(t: &Twin, a: PmScanArg, vec_len: usize, what: &str) -> Result<Relative, String> {
+pub(crate) fn both(t: &Twin, a: PmScanArg, vec_len: usize, what: &str) -> Result<Relative, String> {
     let (dev, proc) = Scanner::pair()?;
     let d = relative(&dev, t.bases[0], a, vec_len);
     let p = relative(&proc, t.bases[1], a, vec_len);
@@ -100,7 +114,7 @@ fn both(t: &Twin, a: PmScanArg, vec_len: usize, what: &str) -> Result<Relative, 
 }
 
 /// The WP state of both regions read by the same (C) scanner: must be equal.
-fn same_state(t: &Twin, what: &str) -> Result<Relative, String> {
+pub(crate) fn same_state(t: &Twin, what: &str) -> Result<Relative, String> {
     let proc = Scanner::proc().map_err(|e| e.to_string())?;
     let all = arg(0, t.len, 0, kernel_abi().categories);
     let a = relative(&proc, t.bases[0], all, 4096);
@@ -112,7 +126,21 @@ fn same_state(t: &Twin, what: &str) -> Result<Relative, String> {
     Ok(a)
 }
 
-fn wp(start: u64, end: u64, mask: u64, ret: u64) -> PmScanArg {
+/// [`both`], then [`same_state`], counted in `tally` as a compared scan.
+pub(crate) fn counted(
+    tally: &mut Tally,
+    t: &Twin,
+    a: PmScanArg,
+    what: &str,
+) -> Result<Relative, String> {
+    tally.scans += 1;
+    tally.compared += 1;
+    let r = both(t, a, 1024, what).inspect_err(|_| tally.mismatches += 1)?;
+    same_state(t, what)?;
+    Ok(r)
+}
+
+pub(crate) fn wp(start: u64, end: u64, mask: u64, ret: u64) -> PmScanArg {
     PmScanArg {
         flags: PM_SCAN_WP_MATCHING,
         ..arg(start, end, mask, ret)
@@ -299,20 +327,43 @@ pub fn wine_loop() -> Outcome {
 /// Writers keep writing random pages while GET+WP rounds run: every write
 /// must be reported by a round that ended after the write began.
 pub fn concurrent_writers() -> Outcome {
+    race(
+        Race {
+            writers: 2,
+            rounds: 1000,
+            zap_one_in: 0,
+            with_c: false,
+        },
+        "concurrency",
+    )
+    .map(drop)
+    .map_err(Into::into)
+}
+
+/// What [`race`] runs.
+pub(crate) struct Race {
+    /// Writer threads; each owns the pages whose number is its own modulo this.
+    pub(crate) writers: u64,
+    /// GET+WP rounds while they write.
+    pub(crate) rounds: u64,
+    /// A writer zaps a page (`MADV_DONTNEED`) before one write in this many,
+    /// so the write faults a fresh page in; 0: never.
+    pub(crate) zap_one_in: u64,
+    /// Every other GET+WP round goes through C, and every fourth round is
+    /// preceded by a GET of every category, C/device/C, compared where C
+    /// held still.
+    pub(crate) with_c: bool,
+}
+
+/// `race.writers` threads write random pages of a uffd-wp async area while
+/// this thread runs GET+WP rounds: every write must be reported by a round
+/// that ended after the write began. Returns the tally of the compared GETs.
+pub(crate) fn race(race: Race, name: &str) -> Result<Tally, String> {
     const PAGES: u64 = 4096;
-    const ROUNDS: u64 = 1000;
     let m = Mapping::anon(PAGES as usize)?;
-    // SAFETY: advice on our own mapping (Wine does the same).
-    unsafe {
-        libc::madvise(
-            m.start() as *mut libc::c_void,
-            (PAGES * P) as usize,
-            libc::MADV_NOHUGEPAGE,
-        )
-    };
     let uffd = Uffd::wp_async()?;
     uffd.register_wp(m.start(), PAGES * P)?;
-    let dev = Scanner::device().map_err(|e| e.to_string())?;
+    let (dev, proc) = Scanner::pair()?;
     let mut reset = wp(m.start(), m.end(), PAGE_IS_WRITTEN, PAGE_IS_WRITTEN);
     dev.scan(&mut reset)
         .ret
@@ -328,36 +379,53 @@ pub fn concurrent_writers() -> Outcome {
     let base = m.start();
     let mut last_report = vec![0u64; PAGES as usize]; // end tick of the latest round reporting the page
     let mut reported = vec![false; PAGES as usize];
-    let writes = std::thread::scope(|s| -> Result<u64, String> {
-        let writers: Vec<_> = (0..2u64)
+    let mut tally = Tally::default();
+    let all = arg(m.start(), m.end(), 0, kernel_abi().categories);
+    let (writes, zaps) = std::thread::scope(|s| -> Result<(u64, u64), String> {
+        let writers: Vec<_> = (0..race.writers)
             .map(|w| {
                 let (clock, stop, last_write, written) = (&clock, &stop, &last_write, &written);
+                let (n, zap_one_in) = (race.writers, race.zap_one_in);
                 s.spawn(move || {
                     let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15 ^ (w + 1));
-                    let mut n = 0u64;
+                    let (mut writes, mut zaps) = (0u64, 0u64);
                     while !stop.load(Ordering::Relaxed) {
-                        let page = rng.below(PAGES);
+                        let page = rng.below(PAGES / n) * n + w;
+                        let addr = base + page * P;
+                        if zap_one_in != 0 && rng.one_in(zap_one_in) {
+                            // SAFETY: a page of the mapping, which outlives
+                            // the scope; only this thread writes it.
+                            unsafe {
+                                libc::madvise(addr as *mut libc::c_void, PAGE, libc::MADV_DONTNEED)
+                            };
+                            zaps += 1;
+                        }
                         let tick = clock.load(Ordering::SeqCst);
                         // SAFETY: a page of the mapping, which outlives the scope.
-                        unsafe { ((base + page * P) as *mut u64).write_volatile(tick) };
+                        unsafe { (addr as *mut u64).write_volatile(tick) };
                         last_write[page as usize].fetch_max(tick, Ordering::SeqCst);
                         written[page as usize].store(true, Ordering::Relaxed);
-                        n += 1;
+                        writes += 1;
                     }
-                    n
+                    (writes, zaps)
                 })
             })
             .collect();
-        let mut round = |last: bool| -> Result<(), String> {
+        let mut round = |i: u64, last: bool| -> Result<(), String> {
+            let c = race.with_c && i % 2 == 1;
+            if race.with_c && i.is_multiple_of(4) {
+                let saw = |r: &[PageRegion]| r.iter().any(|r| r.categories & PAGE_IS_WRITTEN != 0);
+                tally.round(&dev, &proc, all, 4096, saw)?;
+            }
             clock.fetch_add(1, Ordering::SeqCst);
-            let (r, v) = dev.regions(
+            let (r, v) = (if c { &proc } else { &dev }).regions(
                 wp(m.start(), m.end(), PAGE_IS_WRITTEN, PAGE_IS_WRITTEN),
                 4096,
             );
             let end = clock.fetch_add(1, Ordering::SeqCst) + 1;
             // walk_end is not checked: past 512 regions C leaves it at the
             // first chunk's stop even when the walk completes.
-            ensure!(r.ret.is_ok(), "round: {r:?} (last: {last})");
+            ensure!(r.ret.is_ok(), "round {i} (C: {c}): {r:?} (last: {last})");
             for reg in v {
                 for page in (reg.start - base) / P..(reg.end - base) / P {
                     last_report[page as usize] = end;
@@ -366,14 +434,19 @@ pub fn concurrent_writers() -> Outcome {
             }
             Ok(())
         };
-        let rounds = (0..ROUNDS).try_for_each(|_| round(false));
+        let rounds = (0..race.rounds).try_for_each(|i| round(i, false));
         // Stop the writers whatever happened, or the scope would wait forever.
         stop.store(true, Ordering::Relaxed);
-        let writes = writers.into_iter().map(|w| w.join().unwrap()).sum();
+        let counts = writers
+            .into_iter()
+            .map(|w| w.join().unwrap())
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
         rounds?;
-        round(true)?;
-        Ok(writes)
+        round(race.rounds, true)?;
+        Ok(counts)
     })?;
+    // Settled: a GET of every category through both must agree.
+    tally.settled(&dev, &proc, all, 4096, |_| true)?;
 
     let written: Vec<bool> = written.iter().map(|w| w.load(Ordering::Relaxed)).collect();
     let lost: Vec<_> = (0..PAGES as usize)
@@ -383,7 +456,8 @@ pub fn concurrent_writers() -> Outcome {
         .filter(|&p| reported[p] && !written[p])
         .count();
     println!(
-        "# concurrency: {ROUNDS} GET+WP rounds, {writes} writes to {} pages, {} pages with a lost write, {spurious} spurious",
+        "# {name}: {} GET+WP rounds, {writes} writes ({zaps} after a zap) to {} pages, {} pages with a lost write, {spurious} spurious",
+        race.rounds + 1,
         written.iter().filter(|&&w| w).count(),
         lost.len()
     );
@@ -395,5 +469,5 @@ pub fn concurrent_writers() -> Outcome {
         &lost[..lost.len().min(5)]
     );
     ensure!(spurious <= 8, "{spurious} pages reported but never written");
-    Ok(())
+    Ok(tally)
 }
