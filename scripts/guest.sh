@@ -29,6 +29,35 @@ fi
 note "THP: $(cat /sys/kernel/mm/transparent_hugepage/enabled)"
 note "kernel: $(uname -r)"
 
+# bounded SECONDS NAME OUT CMD...: runs CMD with its output in OUT; a run
+# still going after SECONDS must not hang the VM: say where its threads are
+# (wchan, syscall and kernel stack, in guest.log), then kill it. Returns
+# CMD's exit status (137 when killed).
+bounded() {
+	local secs=$1 name=$2 out=$3 pid t
+	shift 3
+	"$@" >"$out" 2>&1 &
+	pid=$!
+	for _ in $(seq "$secs"); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		note "$name still running after $secs s; its threads:"
+		for t in /proc/"$pid"/task/*; do
+			note "  $(basename "$t"): $(awk '{print $3}' "$t/stat") wchan=$(cat "$t/wchan") syscall=$(cut -d' ' -f1 "$t/syscall")"
+			sed 's/^/      /' "$t/stack" >>"$res/guest.log" 2>/dev/null
+		done
+		# A running thread has no stack in /proc: the CPUs' backtraces
+		# (dmesg) show it if it is in the kernel, gdb if in user space.
+		echo l >/proc/sysrq-trigger 2>/dev/null
+		command -v gdb >/dev/null &&
+			timeout 60 gdb -p "$pid" -batch -ex 'thread apply all bt' 2>&1 | sed 's/^/      gdb: /' >>"$res/guest.log"
+		kill -9 "$pid"
+	fi
+	wait "$pid"
+}
+
 # The module's device is root's (0600); packaging/udev/60-pagemap-scan.rules
 # opens it to everyone. The VM has no udev: apply the rule's mode.
 load() {
@@ -55,21 +84,7 @@ case $mode in
 test)
 	# The loaded module's code, for scripts/ibt-check.sh on the host (needs /proc/kcore).
 	scripts/guest-ibt.sh "$res" 2>/dev/null
-	target/release/pagemap_scan_test >"$res/tap.txt" 2>&1 &
-	pid=$!
-	# A hung test must not hang the VM: say where its threads are, then kill it.
-	for _ in $(seq "$test_timeout"); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		note "kselftest still running after $test_timeout s; its threads:"
-		for t in /proc/"$pid"/task/*; do
-			note "  $(basename "$t"): $(awk '{print $3}' "$t/stat") wchan=$(cat "$t/wchan") syscall=$(cut -d' ' -f1 "$t/syscall")"
-		done
-		kill -9 "$pid"
-	fi
-	wait "$pid"
+	bounded "$test_timeout" kselftest "$res/tap.txt" target/release/pagemap_scan_test
 	echo $? >"$res/selftest.rc"
 	# The kernel's own selftest, its PAGEMAP_SCAN calls sent to the device.
 	if [ -x "$PMS_UPSTREAM" ]; then
@@ -77,7 +92,7 @@ test)
 		(cd /tmp && timeout "$test_timeout" "$PMS_UPSTREAM") >"$res/upstream.txt" 2>&1
 		echo $? >"$res/upstream.rc"
 	fi
-	timeout $((stress_secs + 120)) target/release/pagemap_scan_stress "$stress_secs" >"$res/stress.txt" 2>&1
+	bounded $((stress_secs + 120)) stress "$res/stress.txt" target/release/pagemap_scan_stress "$stress_secs"
 	echo $? >"$res/stress.rc"
 	rmmod pagemap_scan || { note "rmmod failed"; finish rmmod-failed; }
 	cycles=0

@@ -46,6 +46,31 @@ pub fn vmstat(name: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Mounts a pseudo filesystem (`debugfs`, `cgroup2`) at `target` unless
+/// `marker`, a file it shows, is there already.
+pub fn mount(fstype: &std::ffi::CStr, target: &std::ffi::CStr, marker: &str) -> Result<(), String> {
+    if Path::new(marker).exists() {
+        return Ok(());
+    }
+    let dir = target.to_string_lossy();
+    std::fs::create_dir_all(&*dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
+    // SAFETY: NUL-terminated strings and no data, as mount(2) takes them.
+    let r = unsafe {
+        libc::mount(
+            fstype.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if r != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(format!("mount {} at {dir}: {e}", fstype.to_string_lossy()));
+    }
+    Ok(())
+}
+
 impl Knob {
     /// Sets `path` to `value`, remembering what it was.
     pub fn set(path: impl Into<PathBuf>, value: &str) -> Result<Knob, String> {

@@ -2,6 +2,7 @@
 
 //! Shared pieces of the pagemap_scan selftests: the two scanners, memory, TAP.
 
+pub mod cgroup;
 pub mod churn;
 pub mod knob;
 pub mod layout;

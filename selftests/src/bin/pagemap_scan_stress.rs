@@ -14,12 +14,15 @@
 //!
 //! Usage: pagemap_scan_stress [SECONDS] (default 20); PMS_SEED sets the seed.
 
+use pagemap_scan_selftests::cgroup::Cgroup;
 use pagemap_scan_selftests::knob::{self, Knob};
 use pagemap_scan_selftests::rng::{self, Rng};
 use pagemap_scan_selftests::scanner::{arg, Scanner};
+use pagemap_scan_selftests::tap::Failure;
 use pagemap_scan_selftests::uapi::*;
 use pagemap_scan_selftests::uffd::Uffd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 const SLOT: u64 = 2 << 20;
@@ -29,8 +32,6 @@ const MADV_GUARD_INSTALL: i32 = 102;
 const MADV_GUARD_REMOVE: i32 = 103;
 const MPOL_BIND: i32 = 2;
 const MPOL_MF_MOVE: u32 = 1 << 1;
-/// The cgroup the run moves itself into, for `memory.reclaim`.
-const CGROUP: &str = "/sys/fs/cgroup/pagemap_scan_stress";
 
 /// The reserved area the threads fight over.
 struct Area {
@@ -74,8 +75,13 @@ struct Machine {
     /// NUMA nodes with memory (node 0 only without NUMA).
     nodes: Vec<u64>,
     /// The run's own memory cgroup, if one could be made.
-    reclaim: Option<std::path::PathBuf>,
+    reclaim: Option<Cgroup>,
+    /// Held for writing by the poisoning mutator, for reading by the others.
+    poison: RwLock<()>,
 }
+
+/// The index of hwpoison/soft-offline in [`MUTATORS`].
+const POISON: usize = 15;
 
 /// The mutators, in the order of [`mutate`]'s match, for the counts.
 const MUTATORS: [&str; 17] = [
@@ -102,12 +108,15 @@ const MUTATORS: [&str; 17] = [
 /// kernel accepted it. Failures are expected (races between mutators, no
 /// hugetlb page left) and ignored: only the kernel must cope.
 fn mutate(area: &Area, uffd: &Uffd, machine: &Machine, r: &mut Rng) -> (usize, bool) {
+    let which = r.below(MUTATORS.len() as u64) as usize;
+    // Poisoning runs alone: see below.
+    let _alone = (which == POISON).then(|| machine.poison.write());
+    let _shared = (which != POISON).then(|| machine.poison.read());
     let slot = r.below(SLOTS);
     let addr = area.slot(slot);
     let len = (SLOT >> r.below(4)) as usize;
     let rw = libc::PROT_READ | libc::PROT_WRITE;
     let fixed = libc::MAP_FIXED | libc::MAP_NORESERVE;
-    let which = r.below(MUTATORS.len() as u64) as usize;
     // SAFETY: these calls only change mappings inside the area, which the
     // program never dereferences: pages are populated by the kernel
     // (MADV_POPULATE_WRITE), which fails cleanly if a racing thread unmapped
@@ -191,13 +200,22 @@ fn mutate(area: &Area, uffd: &Uffd, machine: &Machine, r: &mut Rng) -> (usize, b
                 libc::madvise(addr, len, advice) == 0
             }
             // One page at a time: a poisoned page is lost to the machine for good.
-            15 => {
+            // The page is written first, so it is not the shared zero
+            // page (MADV_HWPOISON and MADV_SOFT_OFFLINE find their page
+            // by a read fault, which maps the zero page into an empty pte:
+            // poisoning it would poison a page every process shares). No
+            // other mutator runs meanwhile, so the page stays the written
+            // one (ksmd may merge it: a KSM page is still a page of ours).
+            POISON => {
+                let page = addr.wrapping_add(r.below(SLOT / PAGE) as usize * PAGE as usize);
+                if libc::madvise(page, PAGE as usize, libc::MADV_POPULATE_WRITE) != 0 {
+                    return (which, false);
+                }
                 let advice = if r.one_in(4) {
                     libc::MADV_HWPOISON
                 } else {
                     libc::MADV_SOFT_OFFLINE
                 };
-                let page = addr.wrapping_add(r.below(SLOT / PAGE) as usize * PAGE as usize);
                 libc::madvise(page, PAGE as usize, advice) == 0
             }
             _ => {
@@ -223,38 +241,6 @@ fn memory_nodes() -> Vec<u64> {
         nodes.push(0);
     }
     nodes
-}
-
-/// A memory cgroup for the run, with this process moved in; None (and why)
-/// where cgroup v2's memory controller is not available.
-fn own_cgroup() -> Result<std::path::PathBuf, String> {
-    let root = std::path::Path::new("/sys/fs/cgroup");
-    if !root.join("cgroup.controllers").exists() {
-        std::fs::create_dir_all(root).map_err(|e| format!("mkdir {}: {e}", root.display()))?;
-        // SAFETY: mounts cgroup2 with NUL-terminated strings and no data.
-        let r = unsafe {
-            libc::mount(
-                c"cgroup2".as_ptr(),
-                c"/sys/fs/cgroup".as_ptr(),
-                c"cgroup2".as_ptr(),
-                0,
-                std::ptr::null(),
-            )
-        };
-        if r != 0 {
-            return Err(format!(
-                "mount cgroup2: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
-    }
-    knob::write(root.join("cgroup.subtree_control"), "+memory")?;
-    let cg = std::path::PathBuf::from(CGROUP);
-    if !cg.exists() {
-        std::fs::create_dir(&cg).map_err(|e| format!("mkdir {CGROUP}: {e}"))?;
-    }
-    knob::write(cg.join("cgroup.procs"), &std::process::id().to_string())?;
-    Ok(cg)
 }
 
 /// Sets each tunable that exists; the ones missing are named.
@@ -289,9 +275,14 @@ fn main() {
     let knobs = tunables();
     let machine = Machine {
         nodes: memory_nodes(),
-        reclaim: own_cgroup()
-            .map_err(|e| println!("# stress: no memcg reclaim: {e}"))
-            .ok(),
+        reclaim: match Cgroup::join("pagemap_scan_stress") {
+            Ok(cg) => Some(cg),
+            Err(Failure::Skip(why) | Failure::Fail(why)) => {
+                println!("# stress: no memcg reclaim: {why}");
+                None
+            }
+        },
+        poison: RwLock::new(()),
     };
     // MADV_HWPOISON tells the caller at once with a forced SIGBUS
     // (BUS_MCEERR_AR, sent on the way out of the syscall): a forced signal
@@ -334,7 +325,7 @@ fn main() {
             s.spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let t0 = Instant::now();
-                    let ok = knob::write(cg.join("memory.reclaim"), "1M").is_ok();
+                    let ok = cg.reclaim(1 << 20).is_ok();
                     nanos.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
                     tried.fetch_add(1, Ordering::Relaxed);
                     done.fetch_add(u64::from(ok), Ordering::Relaxed);
@@ -405,5 +396,7 @@ fn main() {
         reclaim_nanos.into_inner() / tried.max(1) / 1_000_000
     );
     println!("# stress: {secs} s, seed {seed}: {scans} scans, {mutations} mutations, {failures} failed scans");
+    // Back to the root cgroup, its own removed.
+    drop(machine);
     std::process::exit(i32::from(failures != 0 || scans == 0));
 }

@@ -499,9 +499,7 @@ pub fn attach_needs_a_pidfd() -> Outcome {
 
 /// The module's reference count (`/sys/module/pagemap_scan/refcnt`).
 fn module_refcnt() -> Result<i64, String> {
-    let path = "/sys/module/pagemap_scan/refcnt";
-    let s = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-    s.trim().parse().map_err(|e| format!("{path}: {s:?}: {e}"))
+    pagemap_scan_selftests::knob::number("/sys/module/pagemap_scan/refcnt").map(|n| n as i64)
 }
 
 pub fn attach_fd_holds_the_module() -> Outcome {

@@ -18,6 +18,7 @@
 //! `FAULT_INJECTION_DEBUG_FS` (the debug kernel of `make check-debug`).
 
 use nix::errno::Errno;
+use pagemap_scan_selftests::knob::{self, Knob};
 use pagemap_scan_selftests::layout::{Area, Kind};
 use pagemap_scan_selftests::mem::PAGE;
 use pagemap_scan_selftests::scanner::{arg, both, kernel_abi, Scanner};
@@ -53,25 +54,19 @@ const KNOBS: &[(&str, &str)] = &[
     ("fail_usercopy/verbose", "0"),
 ];
 
-/// The knobs of [`KNOBS`] set; their old values are restored on drop.
+/// The knobs of [`KNOBS`] set; their old values are restored on drop, last first.
 struct Knobs {
-    saved: Vec<(String, String)>,
+    saved: Vec<Knob>,
 }
 
 impl Knobs {
     fn set() -> Result<Knobs, Failure> {
-        if std::fs::metadata(format!("{DEBUGFS}/failslab")).is_err() {
-            // SAFETY: mounts debugfs at its usual place; failure is checked below.
-            unsafe {
-                libc::mount(
-                    c"debugfs".as_ptr(),
-                    c"/sys/kernel/debug".as_ptr(),
-                    c"debugfs".as_ptr(),
-                    0,
-                    std::ptr::null(),
-                )
-            };
-        }
+        // Failure shows below, as the directories missing.
+        let _ = knob::mount(
+            c"debugfs",
+            c"/sys/kernel/debug",
+            &format!("{DEBUGFS}/failslab"),
+        );
         let missing: Vec<&str> = ["failslab", "fail_page_alloc", "fail_usercopy"]
             .into_iter()
             .filter(|d| std::fs::metadata(format!("{DEBUGFS}/{d}")).is_err())
@@ -83,22 +78,17 @@ impl Knobs {
                 missing.join(",")
             );
         }
-        let mut knobs = Knobs { saved: Vec::new() };
-        for (knob, value) in KNOBS {
-            let path = format!("{DEBUGFS}/{knob}");
-            let old = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-            std::fs::write(&path, value).map_err(|e| format!("{path}: {e}"))?;
-            knobs.saved.push((path, old.trim().to_string()));
+        let mut saved = Vec::new();
+        for (name, value) in KNOBS {
+            saved.push(Knob::set(format!("{DEBUGFS}/{name}"), value)?);
         }
-        Ok(knobs)
+        Ok(Knobs { saved })
     }
 }
 
 impl Drop for Knobs {
     fn drop(&mut self) {
-        for (path, old) in self.saved.iter().rev() {
-            let _ = std::fs::write(path, old);
-        }
+        while self.saved.pop().is_some() {}
     }
 }
 

@@ -9,6 +9,7 @@
 
 use crate::writeprotect::{counted, wp, Twin};
 use pagemap_scan_selftests::churn::Tally;
+use pagemap_scan_selftests::knob::{self, Knob};
 use pagemap_scan_selftests::layout::{require_swap, Area, Kind, HUGE_PAGES};
 use pagemap_scan_selftests::mem::{kpageflags, pfn, PAGE};
 use pagemap_scan_selftests::scanner::{arg, kernel_abi, Scanner};
@@ -26,7 +27,7 @@ const KPF_COMPOUND_TAIL: u64 = 1 << 16;
 /// or `never` (the others, the PMD size included); restored on drop. The
 /// setting is global: the whole VM faults with it while the test runs.
 struct OnlySize {
-    saved: Vec<(PathBuf, String)>,
+    _saved: Vec<Knob>,
 }
 
 impl OnlySize {
@@ -35,7 +36,7 @@ impl OnlySize {
         if !want.exists() {
             skip!("{} missing (no multi-size THP)", want.display());
         }
-        let mut me = OnlySize { saved: Vec::new() };
+        let mut saved = Vec::new();
         let dirs = std::fs::read_dir(THP).map_err(|e| format!("{THP}: {e}"))?;
         for d in dirs.flatten() {
             let path = d.path().join("enabled");
@@ -43,34 +44,16 @@ impl OnlySize {
             if !d.file_name().to_string_lossy().starts_with("hugepages-") || !path.exists() {
                 continue;
             }
-            let now = std::fs::read_to_string(&path).map_err(|e| format!("{path:?}: {e}"))?;
-            // "always inherit [madvise] never": the bracketed one is in force.
-            let current = now
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix('[')?.strip_suffix(']'))
-                .ok_or_else(|| format!("{path:?}: {now}"))?
-                .to_string();
-            me.saved.push((path.clone(), current));
             let value = if path == want { "always" } else { "never" };
-            std::fs::write(&path, value).map_err(|e| format!("{path:?} <- {value}: {e}"))?;
+            saved.push(Knob::set(path, value)?);
         }
-        Ok(me)
-    }
-}
-
-impl Drop for OnlySize {
-    fn drop(&mut self) {
-        for (path, value) in &self.saved {
-            let _ = std::fs::write(path, value);
-        }
+        Ok(OnlySize { _saved: saved })
     }
 }
 
 /// `hugepages-{kb}kB/stats/{stat}`.
 fn stat(kb: usize, stat: &str) -> Result<u64, String> {
-    let path = format!("{THP}/hugepages-{kb}kB/stats/{stat}");
-    let s = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-    s.trim().parse().map_err(|e| format!("{path}: {s:?}: {e}"))
+    knob::number(format!("{THP}/hugepages-{kb}kB/stats/{stat}"))
 }
 
 /// Pages of `[first, first + pages)` of `area` that are tails of a large folio.

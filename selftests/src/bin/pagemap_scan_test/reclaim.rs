@@ -7,17 +7,18 @@
 //! (C/device/C rounds, compared where C held still) and after it, with a
 //! proactive `memory.reclaim` on top (settled: every round compared).
 
+use pagemap_scan_selftests::cgroup::Cgroup;
 use pagemap_scan_selftests::churn::Tally;
+use pagemap_scan_selftests::knob::Knob;
 use pagemap_scan_selftests::layout::{require_swap, Area, Kind};
 use pagemap_scan_selftests::mem::PAGE;
 use pagemap_scan_selftests::scanner::{arg, kernel_abi, Scanner};
 use pagemap_scan_selftests::tap::{Failure, Outcome};
 use pagemap_scan_selftests::uapi::*;
 use pagemap_scan_selftests::{ensure, skip};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-const ROOT: &str = "/sys/fs/cgroup";
 const ZSWAP: &str = "/sys/module/zswap/parameters/enabled";
 /// The limit, and the memory written under it (half as much again).
 const MAX: usize = 4 << 20;
@@ -28,107 +29,16 @@ const PASSES: u64 = 2;
 const DURING: usize = 8;
 const AFTER: usize = 4;
 
-fn write(path: &Path, value: &str) -> Result<(), String> {
-    std::fs::write(path, value).map_err(|e| format!("{} <- {value}: {e}", path.display()))
-}
-
-fn read(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// A cgroup of its own for this process, `memory.max` = [`MAX`]; on drop the
-/// process goes back to the root and the cgroup is removed.
-struct Cgroup {
-    dir: PathBuf,
-}
-
-impl Cgroup {
-    fn new() -> Result<Cgroup, Failure> {
-        let root = Path::new(ROOT);
-        if !root.join("cgroup.controllers").exists() {
-            let filesystems = read(Path::new("/proc/filesystems"))?;
-            if !filesystems.split_whitespace().any(|f| f == "cgroup2") {
-                skip!("no cgroup2 in /proc/filesystems (no CONFIG_CGROUPS)");
-            }
-            std::fs::create_dir_all(root).map_err(|e| format!("mkdir {ROOT}: {e}"))?;
-            // SAFETY: plain syscall with NUL-terminated strings.
-            let r = unsafe {
-                libc::mount(
-                    c"cgroup2".as_ptr(),
-                    c"/sys/fs/cgroup".as_ptr(),
-                    c"cgroup2".as_ptr(),
-                    0,
-                    std::ptr::null(),
-                )
-            };
-            if r != 0 {
-                skip!("no cgroup v2: mount: {}", std::io::Error::last_os_error());
-            }
-        }
-        if !read(&root.join("cgroup.controllers"))?
-            .split_whitespace()
-            .any(|c| c == "memory")
-        {
-            skip!("no memory controller in {ROOT}/cgroup.controllers");
-        }
-        write(&root.join("cgroup.subtree_control"), "+memory")?;
-        let dir = root.join(format!("pagemap_scan_reclaim.{}", std::process::id()));
-        std::fs::create_dir(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
-        let cg = Cgroup { dir };
-        write(&cg.dir.join("memory.max"), &MAX.to_string())?;
-        // "0": the writer, with all its threads.
-        write(&cg.dir.join("cgroup.procs"), "0")?;
-        Ok(cg)
-    }
-
-    /// `memory.stat`'s `key`, 0 where the kernel has no such line.
-    fn stat(&self, key: &str) -> u64 {
-        read(&self.dir.join("memory.stat"))
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or(0)
-    }
-
-    /// Proactive reclaim of `bytes` (EAGAIN where less could be reclaimed).
-    fn reclaim(&self, bytes: usize) {
-        let _ = std::fs::write(self.dir.join("memory.reclaim"), bytes.to_string());
-    }
-}
-
-impl Drop for Cgroup {
-    fn drop(&mut self) {
-        let _ = std::fs::write(Path::new(ROOT).join("cgroup.procs"), "0");
-        let _ = std::fs::remove_dir(&self.dir);
-    }
-}
-
-/// zswap on or off for the test's life, as it was on drop.
-struct Zswap {
-    was: String,
-}
-
-impl Zswap {
-    fn set(on: bool) -> Result<Zswap, Failure> {
-        let Ok(was) = std::fs::read_to_string(ZSWAP) else {
-            if !on {
-                return Ok(Zswap { was: String::new() });
-            }
+/// zswap on or off for the test's life (a kernel without zswap: nothing
+/// to turn off, and a skip where it was wanted).
+fn zswap_set(on: bool) -> Result<Option<Knob>, Failure> {
+    if !Path::new(ZSWAP).exists() {
+        if on {
             skip!("{ZSWAP} missing (no zswap)");
-        };
-        write(Path::new(ZSWAP), if on { "Y" } else { "N" })?;
-        Ok(Zswap {
-            was: was.trim().to_string(),
-        })
-    }
-}
-
-impl Drop for Zswap {
-    fn drop(&mut self) {
-        if !self.was.is_empty() {
-            let _ = std::fs::write(ZSWAP, &self.was);
         }
+        return Ok(None);
     }
+    Ok(Some(Knob::set(ZSWAP, if on { "Y" } else { "N" })?))
 }
 
 /// Pages zswap holds, system-wide (debugfs), if debugfs shows it.
@@ -151,9 +61,10 @@ fn swapped(r: &[PageRegion]) -> bool {
 
 fn run(zswap: bool) -> Outcome {
     require_swap()?;
-    let _zswap = Zswap::set(zswap)?;
+    let _zswap = zswap_set(zswap)?;
     let area = Area::of(Kind::Anon, PAGES)?;
-    let cg = Cgroup::new()?;
+    let cg = Cgroup::join("pagemap_scan_reclaim")?;
+    cg.set("memory.max", &MAX.to_string())?;
     let name = if zswap {
         "reclaim to zswap"
     } else {
@@ -205,7 +116,8 @@ fn run(zswap: bool) -> Outcome {
     during.report(&format!("{name}, during"));
 
     // After: reclaim what is left, proactively; nothing moves any more.
-    cg.reclaim(MAX);
+    // EAGAIN where less could be reclaimed: the scans say what was.
+    let _ = cg.reclaim(MAX);
     let mut after = Tally::default();
     for i in 0..AFTER {
         let a = PmScanArg {
