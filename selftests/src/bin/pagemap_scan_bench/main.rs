@@ -35,21 +35,9 @@ use std::path::PathBuf;
 use workload::{Tools, Workload};
 
 /// The workloads, in table order.
-const KEYS: [&str; 14] = [
-    "anon",
-    "thp",
-    "mthp",
-    "hugetlb",
-    "sparse",
-    "wine",
-    "call-1",
-    "call-16",
-    "call-512",
-    "first-wp",
-    "criu",
-    "vmas",
-    threads::KEYS[0],
-    threads::KEYS[1],
+const KEYS: [&str; 13] = [
+    "anon", "thp", "mthp", "hugetlb", "sparse", "wine", "call-1", "call-16", "call-512",
+    "first-wp", "criu", "vmas", "threads",
 ];
 
 struct Options {
@@ -116,8 +104,7 @@ fn build(key: &str, tools: &Tools, quick: bool) -> Result<Option<Box<dyn Workloa
         "first-wp" => Box::new(wp::FirstRound::new(quick)?),
         "criu" => Box::new(criu::Criu::new(quick)?),
         "vmas" => Box::new(criu::Criu::many_vmas(quick)?),
-        k if k == threads::KEYS[0] => Box::new(threads::Threads::new(1, quick)?),
-        k if k == threads::KEYS[1] => Box::new(threads::Threads::new(2, quick)?),
+        "threads" => Box::new(threads::Threads::new(quick)?),
         _ => unreachable!("checked by options()"),
     }))
 }

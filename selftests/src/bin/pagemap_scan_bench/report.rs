@@ -6,7 +6,6 @@
 use crate::method::Method;
 use crate::stats::{summarize, Summary};
 use crate::svg::{chart, num, Group};
-use crate::threads;
 use std::fmt::Write;
 use std::path::Path;
 
@@ -163,11 +162,7 @@ fn markdown(cells: &[Cell], kernel: &str, wall_reps: usize, icount_reps: usize) 
         } else {
             String::new()
         };
-        let rust = |of: fn(&Cell) -> Option<f64>| {
-            (c.method == Method::Rust)
-                .then(|| ratio(cells, c, Method::C, of))
-                .flatten()
-        };
+        let rust = |of: fn(&Cell) -> Option<f64>| ratio(cells, c, c.method.c_twin()?, of);
         let _ = writeln!(
             s,
             "| {workload} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -201,19 +196,32 @@ fn against_c(cells: &[Cell]) -> String {
          | workload | per | module instr | C instr | module/C (instr) | module/C (wall) |\n\
          | --- | --- | ---: | ---: | ---: | ---: |\n",
     );
-    for c in cells.iter().filter(|c| c.method == Method::Rust) {
+    for c in cells {
+        let Some(twin) = c.method.c_twin() else {
+            continue;
+        };
         let other = cells
             .iter()
-            .find(|o| o.workload == c.workload && o.method == Method::C);
+            .find(|o| o.workload == c.workload && o.method == twin);
+        let paired = |m: Method| {
+            cells
+                .iter()
+                .any(|o| o.workload == c.workload && o.method == m)
+        };
+        let threads = match c.method {
+            Method::Rust2 => " (2 threads)",
+            _ if paired(Method::Rust2) => " (1 thread)",
+            _ => "",
+        };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | **{}** | {} |",
+            "| {}{threads} | {} | {} | {} | **{}** | {} |",
             c.desc,
             c.unit,
             opt(c.instructions(), ""),
             opt(other.and_then(Cell::instructions), ""),
-            opt(ratio(cells, c, Method::C, Cell::instructions), ""),
-            opt(ratio(cells, c, Method::C, Cell::ns), ""),
+            opt(ratio(cells, c, twin, Cell::instructions), ""),
+            opt(ratio(cells, c, twin, Cell::ns), ""),
         );
     }
     s
@@ -222,15 +230,15 @@ fn against_c(cells: &[Cell]) -> String {
 /// Wall-time scaling from one thread to two, per method: the one-thread
 /// time per page over the two-thread time per page (2.00: perfect).
 fn scaling(cells: &[Cell]) -> String {
-    let per = |key: &str, m: Method| {
+    let per = |m: Method| {
         cells
             .iter()
-            .find(|c| c.workload == key && c.method == m)
+            .find(|c| c.workload == "threads" && c.method == m)
             .and_then(Cell::ns)
     };
     let mut rows = String::new();
-    for m in [Method::Rust, Method::C] {
-        if let (Some(one), Some(two)) = (per(threads::KEYS[0], m), per(threads::KEYS[1], m)) {
+    for (m, m2) in [(Method::Rust, Method::Rust2), (Method::C, Method::C2)] {
+        if let (Some(one), Some(two)) = (per(m), per(m2)) {
             let _ = writeln!(
                 rows,
                 "| {} | {} | {} | {} |",
@@ -263,11 +271,7 @@ fn csv(cells: &[Cell]) -> String {
     );
     let f = |x: Option<f64>| x.map_or(String::new(), |x| format!("{x:.4}"));
     for c in cells {
-        let rust = |of: fn(&Cell) -> Option<f64>| {
-            (c.method == Method::Rust)
-                .then(|| ratio(cells, c, Method::C, of))
-                .flatten()
-        };
+        let rust = |of: fn(&Cell) -> Option<f64>| ratio(cells, c, c.method.c_twin()?, of);
         let w = c.wall;
         let i = c.instr;
         let _ = writeln!(

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Two threads scanning one mm at once: 512 MiB of written 4 KiB anon
-//! pages asked "which pages are present", by one thread, or by two at once
-//! (each its half, with its own fd and vector, both under the one mmap
-//! lock). The scaling is the ratio of the two workloads' wall times; only
-//! the wall-time boot has two CPUs.
+//! pages asked "which pages are present", by one thread ([`Method::Rust`],
+//! [`Method::C`]), or by two at once ([`Method::Rust2`], [`Method::C2`]:
+//! each its half, with its own fd and vector, both under the one mmap
+//! lock), interleaved in each repetition like any methods. The scaling is
+//! the ratio of their wall times; only the wall-time boot has two CPUs.
 
 use crate::dense::size;
 use crate::method::Method;
@@ -17,9 +18,6 @@ use pagemap_scan_selftests::scanner::Scanner;
 use pagemap_scan_selftests::uapi::{PageRegion, PAGE_IS_PRESENT};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread::JoinHandle;
-
-/// The workloads' keys, one thread and two.
-pub const KEYS: [&str; 2] = ["threads-1", "threads-2"];
 
 /// A range to scan with a method.
 type Job = (Method, u64, u64);
@@ -40,7 +38,7 @@ impl Helper {
         let thread = std::thread::spawn(move || {
             let mut vec = vec![PageRegion::default(); VEC_LEN];
             for (m, start, end) in job_rx {
-                let s = if m == Method::Rust { &dev } else { &proc };
+                let s = if m.is_rust() { &dev } else { &proc };
                 if found_tx.send(present(s, start, end, &mut vec)).is_err() {
                     return;
                 }
@@ -69,40 +67,33 @@ fn present(s: &Scanner, start: u64, end: u64, vec: &mut [PageRegion]) -> Result<
     scan_all(s, a, vec, None, |_| Ok(()))
 }
 
-/// The memory and, with two threads, the helper.
+/// The memory and the second thread.
 pub struct Threads {
     area: Area,
-    helper: Option<Helper>,
+    helper: Helper,
 }
 
 impl Threads {
-    /// 512 MiB (64 MiB quick) of written anon, scanned by `threads` (1 or 2).
-    pub fn new(threads: usize, quick: bool) -> Result<Threads, String> {
+    /// 512 MiB (64 MiB quick) of written anon.
+    pub fn new(quick: bool) -> Result<Threads, String> {
         let pages = if quick { 16384 } else { 131072 };
         let area = Area::of(Kind::Anon, pages)?;
         area.write(0, pages)?;
-        let helper = match threads {
-            1 => None,
-            2 => Some(Helper::start()?),
-            _ => return Err(format!("no workload of {threads} threads")),
-        };
-        Ok(Threads { area, helper })
+        Ok(Threads {
+            area,
+            helper: Helper::start()?,
+        })
     }
 }
 
 impl Workload for Threads {
     fn key(&self) -> &'static str {
-        KEYS[usize::from(self.helper.is_some())]
+        "threads"
     }
 
     fn describe(&self) -> String {
-        let how = if self.helper.is_some() {
-            "2 threads at once (each half)"
-        } else {
-            "1 thread"
-        };
         format!(
-            "anon 4 KiB pages {} written scanned by {how}",
+            "anon 4 KiB pages {} written scanned by 1 thread or 2 at once (each half)",
             size(self.area.pages() * PAGE)
         )
     }
@@ -112,15 +103,16 @@ impl Workload for Threads {
     }
 
     fn methods(&self) -> &'static [Method] {
-        &[Method::Rust, Method::C]
+        &[Method::Rust, Method::C, Method::Rust2, Method::C2]
     }
 
     fn run(&mut self, m: Method, tools: &mut Tools) -> Result<u64, String> {
         let (start, end) = (self.area.base(), self.area.end());
         let (s, vec) = tools.ioctl(m);
-        let Some(h) = &self.helper else {
+        if matches!(m, Method::Rust | Method::C) {
             return present(s, start, end, vec);
-        };
+        }
+        let h = &self.helper;
         let mid = self.area.page(self.area.pages() / 2);
         h.jobs
             .as_ref()

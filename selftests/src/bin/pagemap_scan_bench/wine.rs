@@ -116,7 +116,13 @@ impl Workload for Wine {
     }
 
     fn methods(&self) -> &'static [Method] {
-        &Method::ALL
+        &[
+            Method::Rust,
+            Method::C,
+            Method::Read,
+            Method::SoftDirty,
+            Method::UffdWp,
+        ]
     }
 
     /// Each method starts from its own clean state: everything protected
@@ -136,6 +142,7 @@ impl Workload for Wine {
         let uffd = &self.uffd;
         let protect = |s: u64, e: u64| uffd.writeprotect(s, e - s, true);
         match m {
+            Method::Rust2 | Method::C2 => Err(format!("wine: no method {}", m.key())),
             Method::Rust | Method::C => {
                 let (s, _) = tools.ioctl(m);
                 // The caller's buffer holds an address for every page.

@@ -40,14 +40,10 @@ impl Tools {
         })
     }
 
-    /// The ioctl of `m` (the module's for [`Method::Rust`], else C's) and
-    /// the shared output vector.
+    /// The ioctl of `m` (the module's for [`Method::is_rust`], else C's)
+    /// and the shared output vector.
     pub fn ioctl(&mut self, m: Method) -> (&Scanner, &mut [PageRegion]) {
-        let s = if m == Method::Rust {
-            &self.dev
-        } else {
-            &self.proc
-        };
+        let s = if m.is_rust() { &self.dev } else { &self.proc };
         (s, &mut self.vec)
     }
 }
