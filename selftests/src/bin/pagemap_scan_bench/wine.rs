@@ -22,7 +22,7 @@ use std::fs::File;
 use std::io::Write;
 
 /// Wine's vector of regions.
-const WINE_VEC: usize = 256;
+pub const WINE_VEC: usize = 256;
 
 /// The watched range and its userfaultfd.
 pub struct Wine {

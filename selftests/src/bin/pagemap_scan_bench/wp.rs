@@ -11,7 +11,7 @@
 use crate::dense::size;
 use crate::method::Method;
 use crate::scan::scan_all;
-use crate::wine::{get_wp, watched};
+use crate::wine::{get_wp, watched, WINE_VEC};
 use crate::workload::{Tools, Workload};
 use pagemap_scan_selftests::layout::Area;
 use pagemap_scan_selftests::mem::PAGE;
@@ -97,8 +97,8 @@ impl Workload for Calls {
 
     fn run(&mut self, m: Method, tools: &mut Tools) -> Result<u64, String> {
         let (s, vec) = tools.ioctl(m);
-        // Wine's 256-region vector; `max_pages` is its buffer, the range.
-        let vec = &mut vec[..256];
+        // Wine's vector; `max_pages` is its buffer, the range.
+        let vec = &mut vec[..WINE_VEC];
         let mut found = 0;
         for i in 0..self.calls {
             let start = self.area.page(i * self.pages);
