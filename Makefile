@@ -10,8 +10,9 @@
 #   make kernel      prepare (or reuse) the kernel: PMS_KERNEL=debian (default),
 #                    6.12 or debug
 #   make module      build pagemap_scan.ko for that kernel (or for KDIR=)
-#   make bench       boot the VM twice (wall time, QEMU icount) and benchmark the
-#                    module against the C ioctl and pagemap reads: bench-results/
+#   make bench       on each of BENCH_KERNELS (6.12 and debian), boot the VM twice
+#                    (wall time, QEMU icount) and benchmark the module against the
+#                    C ioctl and pagemap reads: bench-results/<kernel>/, both tables printed
 #   make install     install the module, the UAPI header and the udev rule
 #                    (DESTDIR=, INSTALL_MOD_PATH=, AUTOLOAD=1); make uninstall undoes it
 #
@@ -67,9 +68,16 @@ demo: module selftests
 ibt-check: module
 	scripts/ibt-check.sh
 
+# One kernel after the other (the wall-time boot wants the machine to
+# itself), then both tables.
+BENCH_KERNELS ?= 6.12 debian
 .PHONY: bench
-bench: module selftests
-	scripts/vm-run.sh bench
+bench: selftests
+	for k in $(BENCH_KERNELS); do \
+		$(MAKE) --no-print-directory PMS_KERNEL=$$k module && \
+		PMS_KERNEL=$$k scripts/vm-run.sh bench || exit 1; \
+	done
+	target/release/pagemap_scan_bench $(foreach k,$(BENCH_KERNELS),--report bench-results/$(k))
 
 # Packaging (Documentation/packaging.rst). The version is set once, in dkms.conf.
 VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' $(CURDIR)/dkms.conf)

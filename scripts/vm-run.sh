@@ -7,7 +7,7 @@
 #   vm-run.sh test   the kselftest and load/unload cycles; judges the results
 #   vm-run.sh demo   one real call, printed
 #   vm-run.sh bench  two boots of the benchmark (wall time; QEMU icount, one CPU),
-#                    then the report in bench-results/ (PMS_BENCH_OUT=)
+#                    then the report in bench-results/<kernel>/ (PMS_BENCH_OUT=)
 # TCG by default: KVM on these machines cannot boot a stock kernel. PMS_KVM=1
 # uses KVM where it is known to work. Exit status 0 only if everything passed.
 #
@@ -87,9 +87,10 @@ if [ "$mode" = bench ]; then
 	# Two boots: wall time (interleaved repetitions), then guest instructions
 	# with -icount shift=0 (the guest clock advances 1 ns per instruction;
 	# TCG only, one CPU). Each writes a CSV; the host merges them.
-	out=${PMS_BENCH_OUT:-$PWD/bench-results}
+	out=${PMS_BENCH_OUT:-$PWD/bench-results/$kernel}
 	mkdir -p "$out" || die "cannot create $out"
 	rm -f "$out"/wall.csv "$out"/icount.csv
+	"$here/kernel.sh" "$kernel" release >"$out/kernel"
 	vm_memory=${PMS_BENCH_MEMORY:-4G}
 	for measure in wall icount; do
 		if [ "$measure" = icount ]; then

@@ -6,6 +6,9 @@
 //! `[0, TASK_SIZE)` from `walk_end` to `walk_end`; the pagemap read method
 //! does what CRIU did before the ioctl, a `pread` per VMA of the list it
 //! already has from `/proc/PID/maps` (read once, untimed).
+//!
+//! Two address spaces: a modest mix of memory kinds (per page), and a
+//! JVM-like one of 10,000 small VMAs (per VMA).
 
 use crate::dense::size;
 use crate::method::Method;
@@ -50,11 +53,19 @@ fn criu_masks() -> Masks {
     }
 }
 
-/// The process with the mix mapped, and its VMAs.
+/// VMAs of the JVM-like address space (10,000 full, 1,000 quick), each of
+/// [`VMA_PAGES`] written pages, every other one read-only so that no two
+/// merge: thread stacks, heap regions and code of a large process.
+const MANY_VMAS: [usize; 2] = [10_000, 1_000];
+const VMA_PAGES: usize = 4;
+
+/// The process with the memory mapped, and its VMAs.
 pub struct Criu {
+    key: &'static str,
+    what: String,
+    /// Measured per VMA instead of per page.
+    per_vma: bool,
     _area: Area,
-    mix_bytes: usize,
-    swapped: bool,
     vmas: Vec<(u64, u64)>,
 }
 
@@ -84,11 +95,50 @@ impl Criu {
             }
             first += pages;
         }
+        let vmas = vmas()?;
+        let what = format!(
+            "CRIU pre-dump whole address space ({} VMAs; mix of {}: anon/zero/shmem/file/THP{})",
+            vmas.len(),
+            size(total * PAGE),
+            if swapped { "/swapped" } else { "" }
+        );
         Ok(Criu {
+            key: "criu",
+            what,
+            per_vma: false,
             _area: area,
-            mix_bytes: total * PAGE,
-            swapped,
-            vmas: vmas()?,
+            vmas,
+        })
+    }
+
+    /// Maps [`MANY_VMAS`] VMAs of written anonymous pages, alternately
+    /// read-write and read-only.
+    pub fn many_vmas(quick: bool) -> Result<Criu, String> {
+        let n = MANY_VMAS[usize::from(quick)];
+        let area = Area::of(Kind::Anon, n * VMA_PAGES)?;
+        area.write(0, n * VMA_PAGES)?;
+        for i in (1..n).step_by(2) {
+            area.protect(i * VMA_PAGES, VMA_PAGES, libc::PROT_READ)?;
+        }
+        let made = area.vmas()?;
+        if made != n {
+            return Err(format!("vmas: {made} VMAs in the area, wanted {n}"));
+        }
+        // Listing 10,000 VMAs grows the heap, outside the list it makes;
+        // listed again, the heap's new extent is in it.
+        drop(vmas()?);
+        let vmas = vmas()?;
+        let what = format!(
+            "CRIU pre-dump whole address space of {} VMAs ({n} of {} KiB written anon alternately rw/ro)",
+            vmas.len(),
+            VMA_PAGES * PAGE / 1024
+        );
+        Ok(Criu {
+            key: "vmas",
+            what,
+            per_vma: true,
+            _area: area,
+            vmas,
         })
     }
 }
@@ -114,21 +164,28 @@ fn vmas() -> Result<Vec<(u64, u64)>, String> {
 
 impl Workload for Criu {
     fn key(&self) -> &'static str {
-        "criu"
+        self.key
     }
 
     fn describe(&self) -> String {
-        format!(
-            "CRIU pre-dump whole address space ({} VMAs; mix of {}: anon/zero/shmem/file/THP{})",
-            self.vmas.len(),
-            size(self.mix_bytes),
-            if self.swapped { "/swapped" } else { "" }
-        )
+        self.what.clone()
     }
 
-    /// The pages of all VMAs: what the pagemap read reads.
-    fn pages(&self) -> u64 {
-        self.vmas.iter().map(|(s, e)| (e - s) / PAGE as u64).sum()
+    fn unit(&self) -> &'static str {
+        if self.per_vma {
+            "VMA"
+        } else {
+            "page"
+        }
+    }
+
+    /// The VMAs, or the pages of all VMAs (what the pagemap read reads).
+    fn units(&self) -> u64 {
+        if self.per_vma {
+            self.vmas.len() as u64
+        } else {
+            self.vmas.iter().map(|(s, e)| (e - s) / PAGE as u64).sum()
+        }
     }
 
     fn methods(&self) -> &'static [Method] {
@@ -146,12 +203,8 @@ impl Workload for Criu {
                 Ok(n)
             }
             _ => {
-                let s = if m == Method::Rust {
-                    &tools.dev
-                } else {
-                    &tools.proc
-                };
-                scan_all(s, masks.arg(0, TASK_SIZE), &mut tools.vec, None, |_| Ok(()))
+                let (s, vec) = tools.ioctl(m);
+                scan_all(s, masks.arg(0, TASK_SIZE), vec, None, |_| Ok(()))
             }
         }
     }

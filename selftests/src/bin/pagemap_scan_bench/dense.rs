@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! "Which pages are present?" (`category_mask = return_mask =
-//! PAGE_IS_PRESENT`) over one mapping: 4 KiB anon, THP, hugetlb, and a
-//! sparse reservation with few pages touched.
+//! PAGE_IS_PRESENT`) over one mapping: 4 KiB anon, THP, mTHP (64 KiB
+//! folios mapped by ptes), hugetlb, and a sparse reservation with few
+//! pages touched.
 
 use crate::method::Method;
 use crate::pagemap::Masks;
@@ -70,6 +71,43 @@ impl Dense {
         ))
     }
 
+    /// Anonymous memory in 64 KiB folios, all written: the 64 KiB size set
+    /// to `always` and the PMD size to `never` while it lives (the share of
+    /// 64 KiB folios is in the description). `None`, with the reason
+    /// printed, where the kernel has no 64 KiB size.
+    pub fn mthp(quick: bool) -> Result<Option<Dense>, String> {
+        let dir = "/sys/kernel/mm/transparent_hugepage";
+        let size_64k = format!("{dir}/hugepages-64kB/enabled");
+        if !std::path::Path::new(&size_64k).exists() {
+            eprintln!("mthp: skipped: no {size_64k} (no anonymous mTHP in this kernel)");
+            return Ok(None);
+        }
+        let settings = [
+            Setting::set(size_64k, "always")?,
+            Setting::set(format!("{dir}/hugepages-2048kB/enabled"), "never")?,
+        ];
+        let allocs = format!("{dir}/hugepages-64kB/stats/anon_fault_alloc");
+        let before = read_u64(&allocs);
+        let len = if quick { 64 * MIB } else { GIB };
+        let area = Area::of(Kind::Thp, len / PAGE)?;
+        area.write(0, len / PAGE)?;
+        let share = match (before, read_u64(&allocs)) {
+            (Some(b), Some(a)) => format!("{} %", (a - b) * 16 * 100 / (len / PAGE) as u64),
+            _ => "unknown share".into(),
+        };
+        Ok(Some(Dense::new(
+            "mthp",
+            format!(
+                "mTHP 64 KiB folios {} written ({share} in 64 KiB folios)",
+                size(len)
+            ),
+            Mthp {
+                area,
+                _settings: settings,
+            },
+        )))
+    }
+
     /// `MAP_HUGETLB` 2 MiB pages, all written.
     pub fn hugetlb(quick: bool) -> Result<Dense, String> {
         let len = if quick { 32 * MIB } else { 512 * MIB };
@@ -120,6 +158,54 @@ fn advise(map: &Mapping, advice: i32) -> Result<(), String> {
         .map_err(|e| format!("madvise({advice}): {e}"))
 }
 
+/// A sysfs setting changed for as long as this lives.
+struct Setting {
+    path: String,
+    old: String,
+}
+
+impl Setting {
+    /// Writes `value` to `path`, a THP `enabled` file ("always [never]").
+    fn set(path: String, value: &str) -> Result<Setting, String> {
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+        let old = text
+            .split_once('[')
+            .and_then(|(_, rest)| rest.split_once(']'))
+            .map(|(v, _)| v.to_string())
+            .ok_or_else(|| format!("{path}: no [selected] value in {text:?}"))?;
+        std::fs::write(&path, value).map_err(|e| format!("{path} = {value}: {e}"))?;
+        Ok(Setting { path, old })
+    }
+}
+
+impl Drop for Setting {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::write(&self.path, &self.old) {
+            eprintln!("WARNING: restoring {} = {}: {e}", self.path, self.old);
+        }
+    }
+}
+
+/// A number in a sysfs file, if there is one.
+fn read_u64(path: &str) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// mTHP memory and the settings it was faulted in with.
+struct Mthp {
+    area: Area,
+    _settings: [Setting; 2],
+}
+
+impl MemoryRange for Mthp {
+    fn first(&self) -> u64 {
+        self.area.base()
+    }
+    fn last(&self) -> u64 {
+        self.area.end()
+    }
+}
+
 /// Memory a [`Dense`] holds: its address range.
 trait MemoryRange {
     fn first(&self) -> u64;
@@ -153,7 +239,7 @@ impl Workload for Dense {
         self.what.clone()
     }
 
-    fn pages(&self) -> u64 {
+    fn units(&self) -> u64 {
         (self.end - self.start) / PAGE as u64
     }
 
@@ -168,18 +254,8 @@ impl Workload for Dense {
                 .pagemap
                 .scan(self.start, self.end, masks, |_, _, _| Ok(())),
             _ => {
-                let s = if m == Method::Rust {
-                    &tools.dev
-                } else {
-                    &tools.proc
-                };
-                scan_all(
-                    s,
-                    masks.arg(self.start, self.end),
-                    &mut tools.vec,
-                    None,
-                    |_| Ok(()),
-                )
+                let (s, vec) = tools.ioctl(m);
+                scan_all(s, masks.arg(self.start, self.end), vec, None, |_| Ok(()))
             }
         }
     }

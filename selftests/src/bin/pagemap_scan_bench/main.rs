@@ -7,8 +7,9 @@
 //! ```text
 //! pagemap_scan_bench [--reps N] [--quick] [--only KEY,…] [--out FILE]
 //!     in the VM: measures, one CSV row per timed run (to FILE or stdout)
-//! pagemap_scan_bench --report DIR
-//!     on the host: DIR/wall.csv + DIR/icount.csv -> DIR/results.{md,csv,svg}
+//! pagemap_scan_bench --report DIR [--report DIR]...
+//!     on the host: DIR/wall.csv + DIR/icount.csv -> DIR/results.{md,csv,svg},
+//!     for each DIR (one a kernel)
 //! ```
 //!
 //! The measure is `CLOCK_MONOTONIC`: wall time in an ordinary boot, guest
@@ -24,28 +25,35 @@ mod run;
 mod scan;
 mod stats;
 mod svg;
+mod threads;
 mod wine;
 mod workload;
+mod wp;
 
 use std::io::Write;
 use std::path::PathBuf;
 use workload::{Tools, Workload};
 
 /// The workloads, in table order.
-const KEYS: [&str; 6] = ["anon", "thp", "hugetlb", "sparse", "wine", "criu"];
+const KEYS: [&str; 13] = [
+    "anon", "thp", "mthp", "hugetlb", "sparse", "wine", "call-1", "call-16", "call-512",
+    "first-wp", "criu", "vmas", "threads",
+];
 
 struct Options {
     reps: u32,
     quick: bool,
     only: Vec<String>,
     out: Option<PathBuf>,
-    report: Option<PathBuf>,
+    report: Vec<PathBuf>,
 }
 
 fn usage() -> String {
-    "usage: pagemap_scan_bench [--reps N] [--quick] [--only KEY,...] [--out FILE]\n       \
-     pagemap_scan_bench --report DIR\nworkloads: anon thp hugetlb sparse wine criu"
-        .into()
+    format!(
+        "usage: pagemap_scan_bench [--reps N] [--quick] [--only KEY,...] [--out FILE]\n       \
+         pagemap_scan_bench --report DIR [--report DIR]...\nworkloads: {}",
+        KEYS.join(" ")
+    )
 }
 
 fn options() -> Result<Options, String> {
@@ -54,7 +62,7 @@ fn options() -> Result<Options, String> {
         quick: false,
         only: KEYS.iter().map(|k| k.to_string()).collect(),
         out: None,
-        report: None,
+        report: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -67,7 +75,7 @@ fn options() -> Result<Options, String> {
             "--quick" => o.quick = true,
             "--only" => o.only = value()?.split(',').map(str::to_string).collect(),
             "--out" => o.out = Some(value()?.into()),
-            "--report" => o.report = Some(value()?.into()),
+            "--report" => o.report.push(value()?.into()),
             _ => return Err(usage()),
         }
     }
@@ -77,23 +85,34 @@ fn options() -> Result<Options, String> {
     Ok(o)
 }
 
-/// Sets up the workload named `key`.
-fn build(key: &str, tools: &Tools, quick: bool) -> Result<Box<dyn Workload>, String> {
-    Ok(match key {
+/// Sets up the workload named `key`; `None` where this kernel cannot have
+/// it (the reason is printed).
+fn build(key: &str, tools: &Tools, quick: bool) -> Result<Option<Box<dyn Workload>>, String> {
+    Ok(Some(match key {
         "anon" => Box::new(dense::Dense::anon(quick)?),
         "thp" => Box::new(dense::Dense::thp(tools, quick)?),
+        "mthp" => match dense::Dense::mthp(quick)? {
+            Some(w) => Box::new(w),
+            None => return Ok(None),
+        },
         "hugetlb" => Box::new(dense::Dense::hugetlb(quick)?),
         "sparse" => Box::new(dense::Dense::sparse(quick)?),
         "wine" => Box::new(wine::Wine::new(tools, quick)?),
+        "call-1" => Box::new(wp::Calls::new(tools, 1, quick)?),
+        "call-16" => Box::new(wp::Calls::new(tools, 16, quick)?),
+        "call-512" => Box::new(wp::Calls::new(tools, 512, quick)?),
+        "first-wp" => Box::new(wp::FirstRound::new(quick)?),
         "criu" => Box::new(criu::Criu::new(quick)?),
+        "vmas" => Box::new(criu::Criu::many_vmas(quick)?),
+        "threads" => Box::new(threads::Threads::new(quick)?),
         _ => unreachable!("checked by options()"),
-    })
+    }))
 }
 
 fn main() -> Result<(), String> {
     let o = options()?;
-    if let Some(dir) = o.report {
-        return report::report(&dir);
+    if !o.report.is_empty() {
+        return o.report.iter().try_for_each(|dir| report::report(dir));
     }
     let mut out: Box<dyn Write> = match &o.out {
         Some(p) => Box::new(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?),
@@ -109,8 +128,15 @@ fn main() -> Result<(), String> {
     // One workload at a time: each is unmapped before the next is set up.
     for key in KEYS.iter().filter(|k| o.only.iter().any(|x| x == *k)) {
         eprintln!("{key}: setting up");
-        let mut w = build(key, &tools, o.quick)?;
-        eprintln!("{key}: {}; {} pages, measuring", w.describe(), w.pages());
+        let Some(mut w) = build(key, &tools, o.quick)? else {
+            continue;
+        };
+        eprintln!(
+            "{key}: {}; {} {}s, measuring",
+            w.describe(),
+            w.units(),
+            w.unit()
+        );
         run::measure(w.as_mut(), &mut tools, o.reps, &mut out)?;
         out.flush().map_err(|e| e.to_string())?;
     }

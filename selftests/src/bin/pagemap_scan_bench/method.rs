@@ -18,17 +18,38 @@ pub enum Method {
     /// The C ioctl without `PM_SCAN_WP_MATCHING` (GET only), then
     /// `UFFDIO_WRITEPROTECT` of each region it returned.
     UffdWp,
+    /// [`Method::Rust`] by two threads at once, each on its half.
+    Rust2,
+    /// [`Method::C`] by two threads at once, each on its half.
+    C2,
 }
 
 impl Method {
     /// Every method, in table order.
-    pub const ALL: [Method; 5] = [
+    pub const ALL: [Method; 7] = [
         Method::Rust,
         Method::C,
         Method::Read,
         Method::SoftDirty,
         Method::UffdWp,
+        Method::Rust2,
+        Method::C2,
     ];
+
+    /// Whether it calls the module's ioctl (else C's, where it calls one).
+    pub fn is_rust(self) -> bool {
+        matches!(self, Method::Rust | Method::Rust2)
+    }
+
+    /// For a method of the module's ioctl, the same with C's: what Rust/C
+    /// divides by.
+    pub fn c_twin(self) -> Option<Method> {
+        match self {
+            Method::Rust => Some(Method::C),
+            Method::Rust2 => Some(Method::C2),
+            _ => None,
+        }
+    }
 
     /// Name in the CSV files.
     pub fn key(self) -> &'static str {
@@ -38,6 +59,8 @@ impl Method {
             Method::Read => "read",
             Method::SoftDirty => "soft-dirty",
             Method::UffdWp => "uffdio-wp",
+            Method::Rust2 => "rust-2-threads",
+            Method::C2 => "c-2-threads",
         }
     }
 
@@ -49,6 +72,8 @@ impl Method {
             Method::Read => "pagemap read",
             Method::SoftDirty => "soft-dirty",
             Method::UffdWp => "C GET + UFFDIO_WRITEPROTECT",
+            Method::Rust2 => "Rust ioctl, 2 threads",
+            Method::C2 => "C ioctl, 2 threads",
         }
     }
 

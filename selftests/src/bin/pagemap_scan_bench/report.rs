@@ -13,7 +13,9 @@ use std::path::Path;
 struct Row {
     workload: String,
     desc: String,
-    pages: u64,
+    /// What the measure is divided by, and how many of it a run covers.
+    unit: String,
+    units: u64,
     method: Method,
     ns: u64,
     found: u64,
@@ -23,12 +25,13 @@ struct Row {
 struct Cell {
     workload: String,
     desc: String,
-    pages: u64,
+    unit: String,
+    units: u64,
     method: Method,
     found: u64,
-    /// Nanoseconds per page.
+    /// Nanoseconds per unit.
     wall: Option<Summary>,
-    /// Guest instructions per page.
+    /// Guest instructions per unit.
     instr: Option<Summary>,
 }
 
@@ -57,13 +60,14 @@ fn read_csv(path: &Path) -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
     for line in text.lines().skip(1).filter(|l| !l.is_empty()) {
         let f: Vec<&str> = line.split(',').collect();
-        let [workload, desc, pages, method, _rep, ns, found] = f[..] else {
+        let [workload, desc, unit, units, method, _rep, ns, found] = f[..] else {
             return Err(bad(line));
         };
         rows.push(Row {
             workload: workload.to_string(),
             desc: desc.to_string(),
-            pages: pages.parse().map_err(|_| bad(line))?,
+            unit: unit.to_string(),
+            units: units.parse().map_err(|_| bad(line))?,
             method: Method::from_key(method).ok_or_else(|| bad(line))?,
             ns: ns.parse().map_err(|_| bad(line))?,
             found: found.parse().map_err(|_| bad(line))?,
@@ -72,12 +76,12 @@ fn read_csv(path: &Path) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
-/// Per page values of `rows` for one workload and method.
-fn per_page(rows: &[Row], workload: &str, m: Method) -> Option<Summary> {
+/// Per unit values of `rows` for one workload and method.
+fn per_unit(rows: &[Row], workload: &str, m: Method) -> Option<Summary> {
     let v: Vec<f64> = rows
         .iter()
         .filter(|r| r.workload == workload && r.method == m)
-        .map(|r| r.ns as f64 / r.pages as f64)
+        .map(|r| r.ns as f64 / r.units as f64)
         .collect();
     summarize(&v)
 }
@@ -93,8 +97,8 @@ fn cells(wall: &[Row], icount: &[Row]) -> Vec<Cell> {
     for w in workloads {
         for m in Method::ALL {
             let (ws, is) = (
-                per_page(wall, &w.workload, m),
-                per_page(icount, &w.workload, m),
+                per_unit(wall, &w.workload, m),
+                per_unit(icount, &w.workload, m),
             );
             if ws.is_none() && is.is_none() {
                 continue;
@@ -106,7 +110,8 @@ fn cells(wall: &[Row], icount: &[Row]) -> Vec<Cell> {
             cells.push(Cell {
                 workload: w.workload.clone(),
                 desc: w.desc.clone(),
-                pages: w.pages,
+                unit: w.unit.clone(),
+                units: w.units,
                 method: m,
                 found: any.map_or(0, |r| r.found),
                 wall: ws,
@@ -129,43 +134,40 @@ fn opt(x: Option<f64>, suffix: &str) -> String {
     x.map_or("—".into(), |x| format!("{}{suffix}", num(x)))
 }
 
-fn markdown(cells: &[Cell], wall_reps: usize, icount_reps: usize) -> String {
+fn markdown(cells: &[Cell], kernel: &str, wall_reps: usize, icount_reps: usize) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "# PAGEMAP_SCAN benchmark\n");
+    let _ = writeln!(s, "# PAGEMAP_SCAN benchmark{kernel}\n");
     let _ = writeln!(
         s,
-        "ns/page: wall time per page of the scanned range, median of {wall_reps} interleaved repetitions \
-         (spread: min–max) in an emulated (TCG) guest; instr/page: guest instructions per page, \
+        "ns/unit: wall time per unit (the page of the scanned range, the call or the VMA: column `per`), median of {wall_reps} interleaved repetitions \
+         (spread: min–max) in an emulated (TCG) guest; instr/unit: guest instructions per unit, \
          QEMU `-icount shift=0`, 1 vCPU, minimum of {icount_reps} (counts are exact; interference only adds). Compare ratios, not absolute times. \
          Rust/C: Rust ioctl ÷ C ioctl (below 1: the module does less). \
          Speed-up: pagemap read ÷ method (above 1: faster than reading pagemap).\n"
     );
     let _ = writeln!(
         s,
-        "| workload | method | ns/page | spread | instr/page | Rust/C (wall) | Rust/C (instr) | speed-up vs read (wall) | speed-up vs read (instr) |"
+        "| workload | method | per | ns/unit | spread | instr/unit | Rust/C (wall) | Rust/C (instr) | speed-up vs read (wall) | speed-up vs read (instr) |"
     );
     let _ = writeln!(
         s,
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     let mut last = "";
     for c in cells {
         let first = c.workload != last;
         last = &c.workload;
         let workload = if first {
-            format!("{} ({} pages)", c.desc, c.pages)
+            format!("{} ({} {}s)", c.desc, c.units, c.unit)
         } else {
             String::new()
         };
-        let rust = |of: fn(&Cell) -> Option<f64>| {
-            (c.method == Method::Rust)
-                .then(|| ratio(cells, c, Method::C, of))
-                .flatten()
-        };
+        let rust = |of: fn(&Cell) -> Option<f64>| ratio(cells, c, c.method.c_twin()?, of);
         let _ = writeln!(
             s,
-            "| {workload} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {workload} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             c.method.label(),
+            c.unit,
             opt(c.ns(), ""),
             c.wall
                 .map_or("—".into(), |w| format!("{}–{}", num(w.min), num(w.max))),
@@ -182,31 +184,103 @@ fn markdown(cells: &[Cell], wall_reps: usize, icount_reps: usize) -> String {
             ),
         );
     }
+    s.push_str(&against_c(cells));
+    s.push_str(&scaling(cells));
     s
+}
+
+/// The module against C alone, one row a workload.
+fn against_c(cells: &[Cell]) -> String {
+    let mut s = String::from(
+        "\n## Module against C\n\n\
+         | workload | per | module instr | C instr | module/C (instr) | module/C (wall) |\n\
+         | --- | --- | ---: | ---: | ---: | ---: |\n",
+    );
+    for c in cells {
+        let Some(twin) = c.method.c_twin() else {
+            continue;
+        };
+        let other = cells
+            .iter()
+            .find(|o| o.workload == c.workload && o.method == twin);
+        let paired = |m: Method| {
+            cells
+                .iter()
+                .any(|o| o.workload == c.workload && o.method == m)
+        };
+        let threads = match c.method {
+            Method::Rust2 => " (2 threads)",
+            _ if paired(Method::Rust2) => " (1 thread)",
+            _ => "",
+        };
+        let _ = writeln!(
+            s,
+            "| {}{threads} | {} | {} | {} | **{}** | {} |",
+            c.desc,
+            c.unit,
+            opt(c.instructions(), ""),
+            opt(other.and_then(Cell::instructions), ""),
+            opt(ratio(cells, c, twin, Cell::instructions), ""),
+            opt(ratio(cells, c, twin, Cell::ns), ""),
+        );
+    }
+    s
+}
+
+/// Wall-time scaling from one thread to two, per method: the one-thread
+/// time per page over the two-thread time per page (2.00: perfect).
+fn scaling(cells: &[Cell]) -> String {
+    let per = |m: Method| {
+        cells
+            .iter()
+            .find(|c| c.workload == "threads" && c.method == m)
+            .and_then(Cell::ns)
+    };
+    let mut rows = String::new();
+    for (m, m2) in [(Method::Rust, Method::Rust2), (Method::C, Method::C2)] {
+        if let (Some(one), Some(two)) = (per(m), per(m2)) {
+            let _ = writeln!(
+                rows,
+                "| {} | {} | {} | {} |",
+                m.label(),
+                num(one),
+                num(two),
+                num(one / two)
+            );
+        }
+    }
+    if rows.is_empty() {
+        return rows;
+    }
+    format!(
+        "\n## Scaling, 1 → 2 threads scanning one mm\n\n\
+         From the wall-time boot only (2 vCPUs; the icount boot has one CPU, \
+         where two threads can only take turns). Scaling: 1-thread ÷ 2-thread \
+         ns/page (2.00 would be perfect).\n\n\
+         | method | 1 thread ns/page | 2 threads ns/page | scaling |\n\
+         | --- | ---: | ---: | ---: |\n{rows}"
+    )
 }
 
 fn csv(cells: &[Cell]) -> String {
     let mut s = String::from(
-        "workload,description,pages,method,found,wall_reps,ns_per_page_median,ns_per_page_min,\
-         ns_per_page_q1,ns_per_page_q3,ns_per_page_max,icount_reps,instr_per_page_median,\
-         instr_per_page_min,instr_per_page_max,rust_over_c_wall,rust_over_c_instr,\
+        "workload,description,unit,units,method,found,wall_reps,ns_per_unit_median,ns_per_unit_min,\
+         ns_per_unit_q1,ns_per_unit_q3,ns_per_unit_max,icount_reps,instr_per_unit_median,\
+         instr_per_unit_min,instr_per_unit_max,rust_over_c_wall,rust_over_c_instr,\
          speedup_vs_read_wall,speedup_vs_read_instr\n",
     );
     let f = |x: Option<f64>| x.map_or(String::new(), |x| format!("{x:.4}"));
     for c in cells {
-        let rust = |of: fn(&Cell) -> Option<f64>| {
-            (c.method == Method::Rust)
-                .then(|| ratio(cells, c, Method::C, of))
-                .flatten()
-        };
+        let rust = |of: fn(&Cell) -> Option<f64>| ratio(cells, c, c.method.c_twin()?, of);
         let w = c.wall;
         let i = c.instr;
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             c.workload,
             c.desc,
-            c.pages,
+            c.unit,
+            c.units,
             c.method.key(),
             c.found,
             w.map_or(0, |w| w.n),
@@ -228,7 +302,7 @@ fn csv(cells: &[Cell]) -> String {
     s
 }
 
-/// The chart: instructions per page, or ns per page when there was no
+/// The chart: instructions per unit, or ns per unit when there was no
 /// icount boot.
 fn plot(cells: &[Cell]) -> String {
     let instr = cells.iter().any(|c| c.instr.is_some());
@@ -236,9 +310,12 @@ fn plot(cells: &[Cell]) -> String {
     for c in cells {
         let v = if instr { c.instructions() } else { c.ns() };
         let Some(v) = v else { continue };
-        if groups.last().is_none_or(|g| g.label != c.workload) {
+        if groups
+            .last()
+            .is_none_or(|g| !g.label.starts_with(&format!("{} ", c.workload)))
+        {
             groups.push(Group {
-                label: c.workload.clone(),
+                label: format!("{} (/{})", c.workload, c.unit),
                 bars: Vec::new(),
             });
         }
@@ -250,14 +327,14 @@ fn plot(cells: &[Cell]) -> String {
     }
     if instr {
         chart(
-            "PAGEMAP_SCAN: guest instructions per page (QEMU icount)",
-            "instructions/page",
+            "PAGEMAP_SCAN: guest instructions per unit (QEMU icount)",
+            "instructions/unit",
             &groups,
         )
     } else {
         chart(
-            "PAGEMAP_SCAN: wall time per page (TCG guest)",
-            "ns/page",
+            "PAGEMAP_SCAN: wall time per unit (TCG guest)",
+            "ns/unit",
             &groups,
         )
     }
@@ -288,7 +365,11 @@ pub fn report(dir: &Path) -> Result<(), String> {
             .max()
             .unwrap_or(0)
     };
-    let md = markdown(&cells, reps(&wall), reps(&icount));
+    // The kernel's release, as scripts/vm-run.sh wrote it beside the CSVs.
+    let kernel = std::fs::read_to_string(dir.join("kernel"))
+        .map(|k| format!(" on {}", k.trim()))
+        .unwrap_or_default();
+    let md = markdown(&cells, &kernel, reps(&wall), reps(&icount));
     let write = |name: &str, text: &str| {
         std::fs::write(dir.join(name), text).map_err(|e| format!("{}/{name}: {e}", dir.display()))
     };

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::time::Instant;
 
 /// The header of a boot's CSV.
-pub const HEADER: &str = "workload,description,pages,method,rep,ns,found";
+pub const HEADER: &str = "workload,description,unit,units,method,rep,ns,found";
 
 /// Measures `w` with `reps` repetitions after one untimed warm-up
 /// repetition, writing rows to `csv`. Methods that disagree on the pages
@@ -45,29 +45,32 @@ pub fn measure(
             found.push((m, n));
             writeln!(
                 csv,
-                "{},{desc},{},{},{rep},{ns},{n}",
+                "{},{desc},{},{},{},{rep},{ns},{n}",
                 w.key(),
-                w.pages(),
+                w.unit(),
+                w.units(),
                 m.key()
             )
             .map_err(|e| format!("writing the CSV: {e}"))?;
         }
         agree(w.key(), &format!("rep {rep}"), &found);
     }
-    let per_page: Vec<String> = methods
+    let per_unit: Vec<String> = methods
         .iter()
         .zip(&total)
         .map(|(m, t)| {
-            let mean = *t as f64 / f64::from(reps.max(1)) / w.pages() as f64;
+            let mean = *t as f64 / f64::from(reps.max(1)) / w.units() as f64;
             format!("{} {mean:.1}", m.key())
         })
         .collect();
     eprintln!(
-        "{}: {} pages, found {:?}; mean ns/page: {}",
+        "{}: {} {}s, found {:?}; mean ns/{}: {}",
         w.key(),
-        w.pages(),
+        w.units(),
+        w.unit(),
         warm[0].1,
-        per_page.join(", ")
+        w.unit(),
+        per_unit.join(", ")
     );
     Ok(())
 }

@@ -25,6 +25,8 @@ fn color(m: Method) -> &'static str {
         Method::Read => "#7570b3",
         Method::SoftDirty => "#e7298a",
         Method::UffdWp => "#66a61e",
+        Method::Rust2 => "#fdae6b",
+        Method::C2 => "#a1d99b",
     }
 }
 

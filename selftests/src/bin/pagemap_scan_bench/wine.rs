@@ -15,14 +15,14 @@ use pagemap_scan_selftests::layout::{Area, Kind};
 use pagemap_scan_selftests::mem::PAGE;
 use pagemap_scan_selftests::rng::Rng;
 use pagemap_scan_selftests::uapi::{
-    PageRegion, PAGE_IS_SOFT_DIRTY, PAGE_IS_WRITTEN, PM_SCAN_WP_MATCHING,
+    PageRegion, PmScanArg, PAGE_IS_SOFT_DIRTY, PAGE_IS_WRITTEN, PM_SCAN_WP_MATCHING,
 };
 use pagemap_scan_selftests::uffd::Uffd;
 use std::fs::File;
 use std::io::Write;
 
 /// Wine's vector of regions.
-const WINE_VEC: usize = 256;
+pub const WINE_VEC: usize = 256;
 
 /// The watched range and its userfaultfd.
 pub struct Wine {
@@ -36,13 +36,7 @@ impl Wine {
     /// 256 MiB (16 MiB quick) of 4 KiB anonymous pages, populated, registered
     /// for wp-async and write-protected.
     pub fn new(tools: &Tools, quick: bool) -> Result<Wine, String> {
-        let pages = if quick { 4096 } else { 65536 };
-        let area = Area::of(Kind::Anon, pages)?;
-        // As Wine does on watched ranges.
-        area.advise(0, pages, libc::MADV_NOHUGEPAGE)?;
-        area.write(0, pages)?;
-        let uffd = Uffd::wp_async()?;
-        uffd.register_wp(area.base(), area.end() - area.base())?;
+        let (area, uffd) = watched(if quick { 4096 } else { 65536 })?;
         let clear_refs = File::options()
             .write(true)
             .open("/proc/self/clear_refs")
@@ -59,8 +53,7 @@ impl Wine {
 
     /// Wine's reset: GET+WP with no vector, every written page protected.
     fn reset(&self, tools: &Tools) -> Result<(), String> {
-        let mut a = self.written().arg(self.area.base(), self.area.end());
-        a.flags = PM_SCAN_WP_MATCHING;
+        let a = get_wp(self.area.base(), self.area.end());
         scan_all(&tools.proc, a, &mut [], None, |_| Ok(()))?;
         Ok(())
     }
@@ -87,6 +80,24 @@ impl Wine {
     }
 }
 
+/// `pages` pages of 4 KiB anonymous memory (`MADV_NOHUGEPAGE`, as Wine
+/// does on watched ranges), all written, registered for uffd-wp async and
+/// not yet protected.
+pub fn watched(pages: usize) -> Result<(Area, Uffd), String> {
+    let area = Area::of(Kind::Anon, pages)?;
+    area.write(0, pages)?;
+    let uffd = Uffd::wp_async()?;
+    uffd.register_wp(area.base(), area.end() - area.base())?;
+    Ok((area, uffd))
+}
+
+/// Wine's GET+WP of `[start, end)`: the written pages, protected again.
+pub fn get_wp(start: u64, end: u64) -> PmScanArg {
+    let mut a = Masks::only(PAGE_IS_WRITTEN).arg(start, end);
+    a.flags = PM_SCAN_WP_MATCHING;
+    a
+}
+
 impl Workload for Wine {
     fn key(&self) -> &'static str {
         "wine"
@@ -100,12 +111,18 @@ impl Workload for Wine {
         )
     }
 
-    fn pages(&self) -> u64 {
+    fn units(&self) -> u64 {
         self.area.pages() as u64
     }
 
     fn methods(&self) -> &'static [Method] {
-        &Method::ALL
+        &[
+            Method::Rust,
+            Method::C,
+            Method::Read,
+            Method::SoftDirty,
+            Method::UffdWp,
+        ]
     }
 
     /// Each method starts from its own clean state: everything protected
@@ -125,18 +142,17 @@ impl Workload for Wine {
         let uffd = &self.uffd;
         let protect = |s: u64, e: u64| uffd.writeprotect(s, e - s, true);
         match m {
+            Method::Rust2 | Method::C2 => Err(format!("wine: no method {}", m.key())),
             Method::Rust | Method::C => {
-                let s = if m == Method::Rust {
-                    &tools.dev
-                } else {
-                    &tools.proc
-                };
-                let mut a = self.written().arg(start, end);
-                a.flags = PM_SCAN_WP_MATCHING;
+                let (s, _) = tools.ioctl(m);
                 // The caller's buffer holds an address for every page.
-                scan_all(s, a, &mut self.vec, Some(self.area.pages() as u64), |_| {
-                    Ok(())
-                })
+                scan_all(
+                    s,
+                    get_wp(start, end),
+                    &mut self.vec,
+                    Some(self.area.pages() as u64),
+                    |_| Ok(()),
+                )
             }
             Method::UffdWp => {
                 let a = self.written().arg(start, end);

@@ -39,6 +39,13 @@ impl Tools {
             vec: vec![PageRegion::default(); VEC_LEN],
         })
     }
+
+    /// The ioctl of `m` (the module's for [`Method::is_rust`], else C's)
+    /// and the shared output vector.
+    pub fn ioctl(&mut self, m: Method) -> (&Scanner, &mut [PageRegion]) {
+        let s = if m.is_rust() { &self.dev } else { &self.proc };
+        (s, &mut self.vec)
+    }
 }
 
 /// Memory set up in one state and the question asked about it.
@@ -49,8 +56,14 @@ pub trait Workload {
     /// What it is, for the table (no commas).
     fn describe(&self) -> String;
 
-    /// Pages the measure is divided by: the size of what is scanned.
-    fn pages(&self) -> u64;
+    /// What the measure is divided by: "page" (the size of what is
+    /// scanned), "call" or "VMA".
+    fn unit(&self) -> &'static str {
+        "page"
+    }
+
+    /// How many [`Workload::unit`]s one timed run covers.
+    fn units(&self) -> u64;
 
     /// The methods that answer this workload's question.
     fn methods(&self) -> &'static [Method];
