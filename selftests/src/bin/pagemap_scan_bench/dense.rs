@@ -9,6 +9,7 @@ use crate::method::Method;
 use crate::pagemap::Masks;
 use crate::scan::scan_all;
 use crate::workload::{Tools, Workload};
+use pagemap_scan_selftests::knob::{self, Knob};
 use pagemap_scan_selftests::layout::{Area, Kind, HUGE_PAGES};
 use pagemap_scan_selftests::mem::{Mapping, PAGE};
 use pagemap_scan_selftests::rng::Rng;
@@ -83,15 +84,15 @@ impl Dense {
             return Ok(None);
         }
         let settings = [
-            Setting::set(size_64k, "always")?,
-            Setting::set(format!("{dir}/hugepages-2048kB/enabled"), "never")?,
+            Knob::set(size_64k, "always")?,
+            Knob::set(format!("{dir}/hugepages-2048kB/enabled"), "never")?,
         ];
         let allocs = format!("{dir}/hugepages-64kB/stats/anon_fault_alloc");
-        let before = read_u64(&allocs);
+        let before = knob::number(&allocs).ok();
         let len = if quick { 64 * MIB } else { GIB };
         let area = Area::of(Kind::Thp, len / PAGE)?;
         area.write(0, len / PAGE)?;
-        let share = match (before, read_u64(&allocs)) {
+        let share = match (before, knob::number(&allocs).ok()) {
             (Some(b), Some(a)) => format!("{} %", (a - b) * 16 * 100 / (len / PAGE) as u64),
             _ => "unknown share".into(),
         };
@@ -158,43 +159,10 @@ fn advise(map: &Mapping, advice: i32) -> Result<(), String> {
         .map_err(|e| format!("madvise({advice}): {e}"))
 }
 
-/// A sysfs setting changed for as long as this lives.
-struct Setting {
-    path: String,
-    old: String,
-}
-
-impl Setting {
-    /// Writes `value` to `path`, a THP `enabled` file ("always [never]").
-    fn set(path: String, value: &str) -> Result<Setting, String> {
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-        let old = text
-            .split_once('[')
-            .and_then(|(_, rest)| rest.split_once(']'))
-            .map(|(v, _)| v.to_string())
-            .ok_or_else(|| format!("{path}: no [selected] value in {text:?}"))?;
-        std::fs::write(&path, value).map_err(|e| format!("{path} = {value}: {e}"))?;
-        Ok(Setting { path, old })
-    }
-}
-
-impl Drop for Setting {
-    fn drop(&mut self) {
-        if let Err(e) = std::fs::write(&self.path, &self.old) {
-            eprintln!("WARNING: restoring {} = {}: {e}", self.path, self.old);
-        }
-    }
-}
-
-/// A number in a sysfs file, if there is one.
-fn read_u64(path: &str) -> Option<u64> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
 /// mTHP memory and the settings it was faulted in with.
 struct Mthp {
     area: Area,
-    _settings: [Setting; 2],
+    _settings: [Knob; 2],
 }
 
 impl MemoryRange for Mthp {
