@@ -31,6 +31,9 @@ done
 export PMS_KERNEL=$kernel
 if [ "$kernel" = debug ]; then
 	export PMS_STRESS_SECS=${PMS_STRESS_SECS:-120} PMS_CYCLES=100
+	# KASAN and friends make the kselftest several times slower (about
+	# 10 min of its own on 2 busy cores): bounds for it and the whole boot.
+	export PMS_TEST_TIMEOUT=${PMS_TEST_TIMEOUT:-2400} PMS_VM_TIMEOUT=${PMS_VM_TIMEOUT:-3600}
 fi
 
 passed=0 failed=0 skipped=0
