@@ -41,4 +41,10 @@
 #define PMS_DECODE_KIND		(1 << 1)	/* present, leaf or empty, and the uffd bit */
 #define PMS_DECODE_FULL		(1 << 2)	/* every fact asked for */
 
+/*
+ * What pms_walk_thp() returns, besides 0 and a negative errno, to have the
+ * THP split (the pmd lock released) and its ptes walked instead.
+ */
+#define PMS_WALK_SPLIT		(1 << 0)
+
 #endif
