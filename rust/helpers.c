@@ -313,6 +313,8 @@ unsigned int pms_vma_facts(struct vm_area_struct *vma)
 		facts |= PMS_VMA_SOFT_DIRTY;
 	if (is_vm_hugetlb_page(vma))
 		facts |= PMS_VMA_HUGETLB;
+	if (vma_is_anonymous(vma) && !vma->vm_file)
+		facts |= PMS_VMA_ANON;
 #ifdef CONFIG_USERFAULTFD
 	if (userfaultfd_wp(vma)) {
 		facts |= PMS_VMA_UFFD_WP;
@@ -364,15 +366,16 @@ static __always_inline u8 pms_pte_common_facts(pte_t pte, u8 want)
 	return facts;
 }
 
+/* @present_file: whether a present pte may map a file page (not in an anonymous VMA). */
 static __always_inline u8 pms_pte_facts_one(struct vm_area_struct *vma, unsigned long addr,
-					    pte_t pte, u8 want)
+					    pte_t pte, u8 want, bool present_file)
 {
 	u8 facts = pms_pte_common_facts(pte, want);
 
 	if (facts & PMS_F_PRESENT) {
 		if (pte_uffd(pte))
 			facts |= PMS_F_UFFD;
-		if (want & PMS_F_FILE) {
+		if ((want & PMS_F_FILE) && present_file) {
 			struct page *page = static_call(pms_vm_normal_page)(vma, addr, pte);
 
 			if (page && !PageAnon(page))
@@ -408,24 +411,46 @@ static __always_inline u8 pms_pte_lean_facts(pte_t pte)
 	return PMS_F_SWAP | (pte_swp_uffd_any(pte) ? PMS_F_UFFD : 0);
 }
 
+/* Whether the three ptes from @ptep are all zero (empty). */
+static __always_inline bool pms_ptes_zero3(pte_t *ptep)
+{
+	return !(native_pte_val(ptep_get(ptep)) | native_pte_val(ptep_get(ptep + 1)) |
+		 native_pte_val(ptep_get(ptep + 2)));
+}
+
 /*
  * The decoders above are __always_inline: gcc (Debian's kernels) otherwise
  * makes each one a call, once per pte.
  *
- * Decodes ptes [i, n) with @decode, four a loop iteration: in a dense scan
- * the loop's own compare and branch are a fifth of the work per pte.
+ * Decodes ptes [i, n) with @decode(pte, index), four a loop iteration: in a
+ * dense scan the loop's own compare and branch are a fifth of the work per
+ * pte. Four all-zero entries (a sparse table) are four empty ones, which have
+ * no facts whatever is asked: tested as a group when the first is not
+ * present (a test the decoder repeats, and the compiler merges: a dense
+ * table pays nothing for it).
  */
 #define PMS_DECODE_PTES(decode)							\
 	do {									\
 		for (; i + 4 <= n; i += 4) {					\
-			facts[i] = decode(ptep_get(ptep + i));			\
-			facts[i + 1] = decode(ptep_get(ptep + i + 1));		\
-			facts[i + 2] = decode(ptep_get(ptep + i + 2));		\
-			facts[i + 3] = decode(ptep_get(ptep + i + 3));		\
+			pte_t first = ptep_get(ptep + i);			\
+										\
+			if (!pte_present(first) && !native_pte_val(first) &&	\
+			    pms_ptes_zero3(ptep + i + 1)) {			\
+				memset(facts + i, 0, 4);			\
+				continue;					\
+			}							\
+			facts[i] = decode(first, i);				\
+			facts[i + 1] = decode(ptep_get(ptep + i + 1), i + 1);	\
+			facts[i + 2] = decode(ptep_get(ptep + i + 2), i + 2);	\
+			facts[i + 3] = decode(ptep_get(ptep + i + 3), i + 3);	\
 		}								\
 		for (; i < n; i++)						\
-			facts[i] = decode(ptep_get(ptep + i));			\
+			facts[i] = decode(ptep_get(ptep + i), i);		\
 	} while (0)
+#define PMS_UFFD(pte, j)	pms_pte_uffd_facts(pte)
+#define PMS_KIND(pte, j)	pms_pte_lean_facts(pte)
+#define PMS_FULL(pte, j)	pms_pte_facts_one(vma, addr + (j) * PAGE_SIZE, pte, want, true)
+#define PMS_FULL_ANON(pte, j)	pms_pte_facts_one(vma, addr + (j) * PAGE_SIZE, pte, want, false)
 
 /*
  * Decodes @n ptes from @ptep (mapped and locked) for addresses from @addr
@@ -440,14 +465,16 @@ static void pms_pte_facts(struct vm_area_struct *vma, unsigned long addr, pte_t 
 
 	switch (tier) {
 	case PMS_DECODE_UFFD:
-		PMS_DECODE_PTES(pms_pte_uffd_facts);
+		PMS_DECODE_PTES(PMS_UFFD);
 		break;
 	case PMS_DECODE_KIND:
-		PMS_DECODE_PTES(pms_pte_lean_facts);
+		PMS_DECODE_PTES(PMS_KIND);
+		break;
+	case PMS_DECODE_FULL_ANON:
+		PMS_DECODE_PTES(PMS_FULL_ANON);
 		break;
 	default:
-		for (i = 0; i < n; i++, addr += PAGE_SIZE)
-			facts[i] = pms_pte_facts_one(vma, addr, ptep_get(ptep + i), want);
+		PMS_DECODE_PTES(PMS_FULL);
 	}
 }
 
@@ -652,7 +679,7 @@ long pms_uffd_wp_range(struct vm_area_struct *vma, unsigned long start, unsigned
 struct pms_walk {
 	void *scan;		/* the Rust side's state (struct Scan) */
 	u8 want;		/* the facts to decode */
-	unsigned int tier;	/* how to decode ptes (PMS_DECODE_*) */
+	unsigned int tier;	/* how to decode ptes (PMS_DECODE_*), set per VMA */
 	bool wp;		/* write-protecting: lazy MMU mode, hugetlb locks */
 };
 
@@ -660,7 +687,7 @@ static int pms_op_test_walk(unsigned long start, unsigned long end, struct mm_wa
 {
 	struct pms_walk *w = walk->private;
 
-	return pms_walk_test_vma(w->scan, walk->vma);
+	return pms_walk_test_vma(w->scan, walk->vma, &w->tier);
 }
 
 /*
@@ -778,9 +805,9 @@ static const struct mm_walk_ops pms_scan_ops = {
 };
 
 int pms_walk_page_range(struct mm_struct *mm, unsigned long start, unsigned long end,
-			void *scan, u8 want, unsigned int tier)
+			void *scan, u8 want)
 {
-	struct pms_walk w = { .scan = scan, .want = want, .tier = tier };
+	struct pms_walk w = { .scan = scan, .want = want };
 
 	return static_call(pms_walk_page_range)(mm, start, end, &pms_scan_ops, &w);
 }
@@ -794,9 +821,9 @@ int pms_walk_page_range(struct mm_struct *mm, unsigned long start, unsigned long
  * calls with C's.
  */
 int pms_walk_page_range_wp(struct mm_struct *mm, unsigned long start, unsigned long end,
-			   void *scan, u8 want, unsigned int tier)
+			   void *scan, u8 want)
 {
-	struct pms_walk w = { .scan = scan, .want = want, .tier = tier, .wp = true };
+	struct pms_walk w = { .scan = scan, .want = want, .wp = true };
 	struct mmu_notifier_range range;
 	int ret;
 

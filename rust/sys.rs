@@ -70,15 +70,14 @@ extern "C" {
     pub(crate) fn pms_direct_calls() -> bool;
 
     /// `walk_page_range()` with the scan's ops, which decode the `want` facts
-    /// (ptes by the loop `tier`, a `PMS_DECODE_*`) and call back into
-    /// walk.rs with `scan`.
+    /// (ptes by the loop `pms_walk_test_vma()` chose for the VMA) and call
+    /// back into walk.rs with `scan`.
     pub(crate) fn pms_walk_page_range(
         mm: *mut mm_struct,
         start: c_ulong,
         end: c_ulong,
         scan: *mut c_void,
         want: u8,
-        tier: c_uint,
     ) -> c_int;
     /// `fatal_signal_pending(current)`.
     pub(crate) fn pms_fatal_signal_pending() -> bool;
@@ -93,7 +92,6 @@ extern "C" {
         end: c_ulong,
         scan: *mut c_void,
         want: u8,
-        tier: c_uint,
     ) -> c_int;
     /// `flush_tlb_range()`.
     pub(crate) fn pms_flush_tlb_range(vma: *mut Vma, start: c_ulong, end: c_ulong);

@@ -11,7 +11,7 @@
 
 use crate::abi::KernelAbi;
 use crate::args::{ScanRequest, PAGE_SIZE};
-use crate::category::{self, DecodeTier, Facts, Matcher};
+use crate::category::{self, Facts, Matcher};
 use crate::compat::VmaRef;
 use crate::output::{Collector, Full};
 use crate::pgtable::{self, HugetlbEntry, HugetlbLock, PteTable, ThpEntry};
@@ -53,6 +53,7 @@ impl VmaFacts {
     const UFFD_WP: u32 = category::vma_fact("PMS_VMA_UFFD_WP");
     const WP_ASYNC: u32 = category::vma_fact("PMS_VMA_WP_ASYNC");
     const UFFD_RWP: u32 = category::vma_fact("PMS_VMA_UFFD_RWP");
+    const ANON: u32 = category::vma_fact("PMS_VMA_ANON");
 
     fn of(vma: &VmaRef) -> Self {
         // SAFETY: the VMA is valid under the mmap lock (`VmaRef`).
@@ -72,6 +73,7 @@ const _: () = assert!(category::distinct_bits(&[
     VmaFacts::UFFD_WP,
     VmaFacts::WP_ASYNC,
     VmaFacts::UFFD_RWP,
+    VmaFacts::ANON,
 ]));
 
 /// Why a walk stopped early.
@@ -88,12 +90,13 @@ pub(crate) struct Scan<'a> {
     matcher: Matcher,
     /// The facts the C side must decode (`Facts::needed_for`).
     want_facts: u8,
-    /// How ptes are decoded (`Facts::decode_tier` of `want_facts`).
-    decode_tier: DecodeTier,
     /// Categories of the VMA being walked, set by `pms_walk_test_vma`.
     vma_categories: u64,
     /// Its facts (a hole's categories depend on them).
     vma_facts: VmaFacts,
+    /// The last huge entry's facts in this VMA, their categories and whether
+    /// these match: neighbouring huge pages mostly have equal facts.
+    huge_memo: Option<(Facts, u64, bool)>,
     /// What a missing uffd bit means in that VMA (`KernelAbi::unprotected`).
     vma_unprotected: u64,
     /// Where matching pages go.
@@ -118,9 +121,9 @@ impl<'a> Scan<'a> {
             flags: req.flags,
             matcher: req.matcher,
             want_facts: Facts::needed_for(interest),
-            decode_tier: Facts::decode_tier(Facts::needed_for(interest)),
             vma_categories: 0,
             vma_facts: VmaFacts(0),
+            huge_memo: None,
             vma_unprotected: 0,
             out,
         }
@@ -137,7 +140,7 @@ impl<'a> Scan<'a> {
         start: u64,
         end: u64,
     ) -> core::result::Result<(), Stop> {
-        let (want, tier) = (self.want_facts, self.decode_tier as c_uint);
+        let want = self.want_facts;
         let wp = self.write_protect();
         let private = (self as *mut Self).cast::<c_void>();
         let (start, end) = (start as c_ulong, end as c_ulong);
@@ -146,9 +149,9 @@ impl<'a> Scan<'a> {
         // through `private`, one at a time.
         let ret = unsafe {
             if wp {
-                sys::pms_walk_page_range_wp(mm.as_raw(), start, end, private, want, tier)
+                sys::pms_walk_page_range_wp(mm.as_raw(), start, end, private, want)
             } else {
-                sys::pms_walk_page_range(mm.as_raw(), start, end, private, want, tier)
+                sys::pms_walk_page_range(mm.as_raw(), start, end, private, want)
             }
         };
         match ret {
@@ -168,26 +171,48 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// The categories of a huge entry with `facts` in this VMA (`of` them:
+    /// all its huge entries are THPs or all hugetlb pages), if they match.
+    #[inline(always)]
+    fn huge_categories(&mut self, facts: Facts, of: fn(Facts, u64) -> u64) -> Option<u64> {
+        match self.huge_memo {
+            Some((memo, categories, matched)) if memo == facts => matched.then_some(categories),
+            _ => {
+                let categories = self.vma_categories | of(facts, self.vma_unprotected);
+                let matched = self.matcher.page(categories);
+                self.huge_memo = Some((facts, categories, matched));
+                matched.then_some(categories)
+            }
+        }
+    }
+
     /// A THP pmd as a whole; `None` when it is to be split to write-protect
     /// part of it, and its ptes walked instead.
     fn thp(&mut self, thp: &ThpEntry<'_>, facts: Facts, start: u64, end: u64) -> Option<c_int> {
-        let categories = self.vma_categories | facts.thp_categories(self.vma_unprotected);
-        if !self.matcher.page(categories) {
+        let Some(categories) = self.huge_categories(facts, Facts::thp_categories) else {
             return Some(0);
-        }
+        };
         let mut end = end;
         let ret = self.output(categories, start, &mut end);
         if start == end || !self.write_protect() || categories & PAGE_IS_WRITTEN == 0 {
             return Some(ret);
         }
+        self.thp_protect(thp, start, end).then_some(ret)
+    }
+
+    /// Write-protects the reported `[start, end)` of a THP; false when only
+    /// part of it was reported, taken back, and the THP is to be split. Out of
+    /// line, as it would otherwise weigh on every THP's call.
+    #[inline(never)]
+    fn thp_protect(&mut self, thp: &ThpEntry<'_>, start: u64, end: u64) -> bool {
         if end != start + HPAGE_PMD_SIZE {
             // Only part of the huge page is reported: protect it as ptes.
             self.out.backout(start, end);
-            return None;
+            return false;
         }
         thp.make_wp(start as c_ulong);
         thp.flush(start as c_ulong, end as c_ulong);
-        Some(ret)
+        true
     }
 
     /// Each pte is categorised, matched and reported; a reported written pte
@@ -254,14 +279,19 @@ unsafe fn state<'w>(scan: *mut c_void) -> &'w mut Scan<'w> {
     unsafe { &mut *scan.cast::<Scan<'w>>() }
 }
 
-/// `test_walk`: whether to walk a VMA (0), skip it (1), or fail (< 0).
+/// `test_walk`: whether to walk a VMA (0), skip it (1), or fail (< 0); to
+/// walk it, sets `*tier`, how the op decodes its ptes.
 ///
 /// # Safety
 ///
 /// Called only by the `test_walk` op of a walk started from [`Scan::walk`],
-/// with its `walk->private` and `walk->vma`.
+/// with its `walk->private` and `walk->vma`; `tier` is writable.
 #[no_mangle]
-unsafe extern "C" fn pms_walk_test_vma(scan: *mut c_void, vma: *mut vm_area_struct) -> c_int {
+unsafe extern "C" fn pms_walk_test_vma(
+    scan: *mut c_void,
+    vma: *mut vm_area_struct,
+    tier: *mut c_uint,
+) -> c_int {
     // SAFETY: `scan` is the walk's private state (caller contract).
     let scan = unsafe { state(scan) };
     // SAFETY: `test_walk` runs with `walk->vma` set, under the mmap lock.
@@ -286,6 +316,10 @@ unsafe extern "C" fn pms_walk_test_vma(scan: *mut c_void, vma: *mut vm_area_stru
     }
     scan.vma_categories = categories;
     scan.vma_facts = facts;
+    scan.huge_memo = None;
+    let decode = Facts::decode_tier(scan.want_facts, facts.has(VmaFacts::ANON));
+    // SAFETY: writable (caller contract).
+    unsafe { *tier = decode as c_uint };
     scan.vma_unprotected =
         KERNEL_ABI.unprotected(facts.has(VmaFacts::UFFD_WP), facts.has(VmaFacts::UFFD_RWP));
     0
@@ -449,10 +483,9 @@ unsafe extern "C" fn pms_walk_hugetlb(
     let scan = unsafe { state(scan) };
     // SAFETY: `walk->vma`, under the mmap lock (and the hugetlb VMA lock).
     let vma = unsafe { VmaRef::from_raw(vma) };
-    let categories = scan.vma_categories | Facts(facts).hugetlb_categories(scan.vma_unprotected);
-    if !scan.matcher.page(categories) {
+    let Some(categories) = scan.huge_categories(Facts(facts), Facts::hugetlb_categories) else {
         return 0;
-    }
+    };
     let (start, mut end) = (start as u64, end as u64);
     let ret = scan.output(categories, start, &mut end);
     if !scan.write_protect() || start == end || categories & PAGE_IS_WRITTEN == 0 {
@@ -460,14 +493,28 @@ unsafe extern "C" fn pms_walk_hugetlb(
     }
     // SAFETY: locked for the call in a write-protecting walk (caller contract).
     let entry = unsafe { HugetlbEntry::locked(vma, ptep) };
-    if end != start + entry.page_size() as u64 {
-        // A huge page cannot be protected in part: take it back, stop before it.
-        scan.out.backout(start, end);
-        scan.out.stop_at(start);
-        return 0;
+    if scan.hugetlb_protect(&entry, start, end) {
+        ret
+    } else {
+        0
     }
-    // C flushes a huge page it protected whether it was populated or not.
-    entry.make_wp(start as c_ulong);
-    entry.flush(start as c_ulong, end as c_ulong);
-    ret
+}
+
+impl Scan<'_> {
+    /// Write-protects the reported `[start, end)` of a hugetlb page; false
+    /// when only part of it was reported: taken back, and the walk stops
+    /// before it. Out of line, as it would otherwise weigh on every call.
+    #[inline(never)]
+    fn hugetlb_protect(&mut self, entry: &HugetlbEntry<'_>, start: u64, end: u64) -> bool {
+        if end != start + entry.page_size() as u64 {
+            // A huge page cannot be protected in part.
+            self.out.backout(start, end);
+            self.out.stop_at(start);
+            return false;
+        }
+        // C flushes a huge page it protected whether it was populated or not.
+        entry.make_wp(start as c_ulong);
+        entry.flush(start as c_ulong, end as c_ulong);
+        true
+    }
 }
