@@ -696,10 +696,11 @@ static int pms_op_test_walk(unsigned long start, unsigned long end, struct mm_wa
 /*
  * A THP pmd: locked (pmd_trans_huge_lock()), decoded and handed over whole;
  * -ENOENT when the pmd maps no THP (any more), or when the Rust side asked
- * for it to be split (PMS_WALK_SPLIT) and the split was done.
+ * for it to be split (PMS_WALK_SPLIT) and the split was done. Inline: a
+ * call here is one more per THP (clang made one).
  */
-static int pms_thp_entry(struct pms_walk *w, struct vm_area_struct *vma, pmd_t *pmd,
-			 unsigned long start, unsigned long end)
+static __always_inline int pms_thp_entry(struct pms_walk *w, struct vm_area_struct *vma,
+					 pmd_t *pmd, unsigned long start, unsigned long end)
 {
 #ifdef CONFIG_TRANSPARENT_HUGEPAGE
 	spinlock_t *ptl;
