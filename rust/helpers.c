@@ -779,23 +779,32 @@ static int pms_op_pte_hole(unsigned long start, unsigned long end, int depth,
 }
 
 #ifdef CONFIG_HUGETLB_PAGE
-/* Decoded unlocked, as C's short route, unless write-protecting. */
-static int pms_op_hugetlb_entry(pte_t *pte, unsigned long hmask, unsigned long start,
-				unsigned long end, struct mm_walk *walk)
+/* Write-protecting: decoded under the locks C takes. Out of line (below). */
+static noinline int pms_hugetlb_entry_wp(struct pms_walk *w, struct vm_area_struct *vma,
+					 pte_t *pte, unsigned long start, unsigned long end)
 {
-	struct pms_walk *w = walk->private;
-	struct vm_area_struct *vma = walk->vma;
-	spinlock_t *ptl;
+	spinlock_t *ptl = pms_hugetlb_lock(vma, pte);
 	int ret;
 
-	if (!w->wp)
-		return pms_walk_hugetlb(w->scan, vma, pte, start, end,
-					pms_hugetlb_facts(vma, start, pte, w->want));
-	ptl = pms_hugetlb_lock(vma, pte);
 	ret = pms_walk_hugetlb(w->scan, vma, pte, start, end,
 			       pms_hugetlb_facts(vma, start, pte, w->want));
 	pms_hugetlb_unlock(vma, ptl);
 	return ret;
+}
+
+/*
+ * Decoded unlocked, as C's short route, unless write-protecting; the locked
+ * path is a call of its own, so that this one saves no registers for it.
+ */
+static int pms_op_hugetlb_entry(pte_t *pte, unsigned long hmask, unsigned long start,
+				unsigned long end, struct mm_walk *walk)
+{
+	struct pms_walk *w = walk->private;
+
+	if (w->wp)
+		return pms_hugetlb_entry_wp(w, walk->vma, pte, start, end);
+	return pms_walk_hugetlb(w->scan, walk->vma, pte, start, end,
+				pms_hugetlb_facts(walk->vma, start, pte, w->want));
 }
 #endif
 
