@@ -97,12 +97,18 @@ impl Facts {
     }
 
     /// The cheapest way to decode ptes that gives the facts `want`
-    /// ([`Facts::needed_for`]).
-    pub fn decode_tier(want: u8) -> DecodeTier {
+    /// ([`Facts::needed_for`]) in a VMA. In a private anonymous one (no
+    /// file, no `vm_ops`) every page a pte maps is anonymous or the zero
+    /// page, so a present pte is never `FILE` and its page need not be
+    /// looked up (`vm_normal_page()`, the costliest part); a leaf entry's
+    /// folio still is (a poisoned page may have lost its mapping).
+    pub fn decode_tier(want: u8, anonymous_vma: bool) -> DecodeTier {
         if want == Self::UFFD {
             DecodeTier::Uffd
         } else if want & !(Self::PRESENT | Self::SWAP | Self::UFFD) == 0 {
             DecodeTier::Kind
+        } else if anonymous_vma && want & Self::FILE != 0 {
+            DecodeTier::FullAnon
         } else {
             DecodeTier::Full
         }
@@ -183,12 +189,20 @@ pub enum DecodeTier {
     Kind = bit(FACTS_H, "PMS_DECODE_KIND"),
     /// Every fact asked for (soft-dirty, zero page, file, guard).
     Full = bit(FACTS_H, "PMS_DECODE_FULL"),
+    /// The same, but a present pte is never file-backed (an anonymous VMA).
+    FullAnon = bit(FACTS_H, "PMS_DECODE_FULL_ANON"),
+}
+
+/// The `k`th of the four little-endian words of `bytes`.
+fn word(bytes: &[u8; 32], k: usize) -> u64 {
+    let b = &bytes[k * 8..];
+    u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
 }
 
 /// Splits the facts of consecutive entries into runs of equal facts, as
 /// `(facts, length)`. Equal facts have equal categories, so a scan matches
 /// and reports a run at once; long runs (a dense page table is one) are
-/// compared eight entries at a time.
+/// compared 32 entries at a time, then eight.
 pub fn runs(facts: &[u8]) -> impl Iterator<Item = (Facts, usize)> + '_ {
     let mut i = 0;
     core::iter::from_fn(move || {
@@ -196,6 +210,14 @@ pub fn runs(facts: &[u8]) -> impl Iterator<Item = (Facts, usize)> + '_ {
         let start = i;
         i += 1;
         let eight = u64::from_le_bytes([first; 8]);
+        // Four words a step while all are equal (most of a dense table)...
+        while let Some(next) = facts[i..].first_chunk::<32>() {
+            if (0..4).any(|k| word(next, k) != eight) {
+                break;
+            }
+            i += 32;
+        }
+        // ...then word by word.
         while let Some(next) = facts[i..].first_chunk::<8>() {
             let differ = u64::from_le_bytes(*next) ^ eight;
             if differ != 0 {
@@ -340,31 +362,30 @@ mod tests {
         let lean = Facts::PRESENT | Facts::SWAP | Facts::UFFD;
         for interest in 0..=PM_SCAN_CATEGORIES {
             let want = Facts::needed_for(interest);
-            let tier = Facts::decode_tier(want);
-            let decoded = match tier {
-                DecodeTier::Uffd => Facts::UFFD,
-                DecodeTier::Kind => lean,
-                DecodeTier::Full => 0x7f,
-            };
-            assert_eq!(want & !decoded, 0, "interest {interest:#x}: {tier:?}");
-            if want == Facts::UFFD {
-                assert_eq!(tier, DecodeTier::Uffd);
-            } else if want & !lean == 0 {
-                assert_eq!(tier, DecodeTier::Kind);
+            for anonymous in [false, true] {
+                let tier = Facts::decode_tier(want, anonymous);
+                let decoded = match tier {
+                    DecodeTier::Uffd => Facts::UFFD,
+                    DecodeTier::Kind => lean,
+                    DecodeTier::Full | DecodeTier::FullAnon => 0x7f,
+                };
+                assert_eq!(want & !decoded, 0, "interest {interest:#x}: {tier:?}");
+                if want == Facts::UFFD {
+                    assert_eq!(tier, DecodeTier::Uffd);
+                } else if want & !lean == 0 {
+                    assert_eq!(tier, DecodeTier::Kind);
+                }
+                // Only an anonymous VMA spares the page lookups, always when asked for FILE.
+                let spared = anonymous && want & Facts::FILE != 0;
+                assert_eq!(tier == DecodeTier::FullAnon, spared, "{interest:#x}");
             }
         }
-        assert_eq!(
-            Facts::decode_tier(Facts::needed_for(PAGE_IS_WRITTEN)),
-            DecodeTier::Uffd
-        );
-        assert_eq!(
-            Facts::decode_tier(Facts::needed_for(PAGE_IS_PRESENT)),
-            DecodeTier::Kind
-        );
-        assert_eq!(
-            Facts::decode_tier(Facts::needed_for(PAGE_IS_FILE)),
-            DecodeTier::Full
-        );
+        let tier = |interest, anonymous| Facts::decode_tier(Facts::needed_for(interest), anonymous);
+        assert_eq!(tier(PAGE_IS_WRITTEN, false), DecodeTier::Uffd);
+        assert_eq!(tier(PAGE_IS_PRESENT, true), DecodeTier::Kind);
+        assert_eq!(tier(PAGE_IS_FILE, false), DecodeTier::Full);
+        assert_eq!(tier(PAGE_IS_FILE, true), DecodeTier::FullAnon);
+        assert_eq!(tier(PAGE_IS_SOFT_DIRTY, true), DecodeTier::Full);
     }
 
     const P: u8 = Facts::PRESENT;

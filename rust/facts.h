@@ -32,6 +32,7 @@
 #define PMS_VMA_UFFD_WP		(1 << 3)
 #define PMS_VMA_WP_ASYNC	(1 << 4)	/* wp-async with markers */
 #define PMS_VMA_UFFD_RWP	(1 << 5)	/* registered for read-write protection */
+#define PMS_VMA_ANON		(1 << 6)	/* private anonymous: no file, no vm_ops */
 
 /*
  * How a table of ptes is decoded: the loop of pms_pte_facts() that gives at
@@ -40,5 +41,12 @@
 #define PMS_DECODE_UFFD		(1 << 0)	/* the uffd bit only */
 #define PMS_DECODE_KIND		(1 << 1)	/* present, leaf or empty, and the uffd bit */
 #define PMS_DECODE_FULL		(1 << 2)	/* every fact asked for */
+#define PMS_DECODE_FULL_ANON	(1 << 3)	/* the same, no present pte file-backed */
+
+/*
+ * What pms_walk_thp() returns, besides 0 and a negative errno, to have the
+ * THP split (the pmd lock released) and its ptes walked instead.
+ */
+#define PMS_WALK_SPLIT		(1 << 0)
 
 #endif

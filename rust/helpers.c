@@ -250,50 +250,6 @@ int pms_new_fd(const struct file *like, void *priv)
 	return anon_inode_getfd("[pagemap_scan]", like->f_op, priv, O_RDONLY | O_CLOEXEC);
 }
 
-/*
- * The walk. Each op passes the walk's state and VMA to its Rust callback
- * (walk.rs), so that the callbacks need no calls back to read them.
- */
-static int pms_op_test_walk(unsigned long start, unsigned long end, struct mm_walk *walk)
-{
-	return pms_walk_test_vma(walk->private, walk->vma);
-}
-
-static int pms_op_pmd_entry(pmd_t *pmd, unsigned long start, unsigned long end,
-			    struct mm_walk *walk)
-{
-	return pms_walk_pmd(walk->private, walk->vma, pmd, start, end, walk);
-}
-
-static int pms_op_pte_hole(unsigned long start, unsigned long end, int depth,
-			   struct mm_walk *walk)
-{
-	return pms_walk_hole(walk->private, walk->vma, start, end);
-}
-
-#ifdef CONFIG_HUGETLB_PAGE
-static int pms_op_hugetlb_entry(pte_t *pte, unsigned long hmask, unsigned long start,
-				unsigned long end, struct mm_walk *walk)
-{
-	return pms_walk_hugetlb(walk->private, walk->vma, pte, start, end);
-}
-#endif
-
-static const struct mm_walk_ops pms_scan_ops = {
-	.test_walk = pms_op_test_walk,
-	.pmd_entry = pms_op_pmd_entry,
-	.pte_hole = pms_op_pte_hole,
-#ifdef CONFIG_HUGETLB_PAGE
-	.hugetlb_entry = pms_op_hugetlb_entry,
-#endif
-};
-
-int pms_walk_page_range(struct mm_struct *mm, unsigned long start, unsigned long end,
-			void *private)
-{
-	return static_call(pms_walk_page_range)(mm, start, end, &pms_scan_ops, private);
-}
-
 #ifdef CONFIG_MMU_NOTIFIER
 /*
  * mmu_notifier_invalidate_range_start/end(), inline on non-exported functions
@@ -329,26 +285,6 @@ static void pms_mmu_notifier_end(struct mmu_notifier_range *range)
 #define pms_mmu_notifier_end mmu_notifier_invalidate_range_end
 #endif
 
-/*
- * A write-protecting walk: the protection change of [start, end) is announced
- * to mmu notifiers around it. As in C's do_pagemap_scan(), the range is set
- * anew per chunk, from the chunk's start to the end of the scan (the walk
- * may stop before it); what nests inside (a THP split, uffd_wp_range() over
- * holes) is the kernel's own. The kselftest's notifier tests compare these
- * calls with C's.
- */
-int pms_walk_page_range_wp(struct mm_struct *mm, unsigned long start, unsigned long end,
-			   void *private)
-{
-	struct mmu_notifier_range range;
-	int ret;
-
-	mmu_notifier_range_init(&range, MMU_NOTIFY_PROTECTION_VMA, 0, mm, start, end);
-	pms_mmu_notifier_start(&range);
-	ret = pms_walk_page_range(mm, start, end, private);
-	pms_mmu_notifier_end(&range);
-	return ret;
-}
 
 /* flush_tlb_range(), a macro on the non-exported flush_tlb_mm_range(), as it passes it. */
 void pms_flush_tlb_range(struct vm_area_struct *vma, unsigned long start, unsigned long end)
@@ -362,34 +298,9 @@ void pms_flush_tlb_range(struct vm_area_struct *vma, unsigned long start, unsign
 	static_call(pms_flush_tlb_mm_range)(vma->vm_mm, start, end, shift, true);
 }
 
-void pms_walk_again(struct mm_walk *walk)
-{
-	walk->action = ACTION_AGAIN;
-}
-
-void pms_cond_resched(void)
-{
-	cond_resched();
-}
-
-void pms_lazy_mmu_enter(void)
-{
-	lazy_mmu_mode_enable();
-}
-
-void pms_lazy_mmu_leave(void)
-{
-	lazy_mmu_mode_disable();
-}
-
 bool pms_fatal_signal_pending(void)
 {
 	return fatal_signal_pending(current);
-}
-
-void pms_spin_unlock(spinlock_t *ptl)
-{
-	spin_unlock(ptl);
 }
 
 unsigned int pms_vma_facts(struct vm_area_struct *vma)
@@ -402,6 +313,8 @@ unsigned int pms_vma_facts(struct vm_area_struct *vma)
 		facts |= PMS_VMA_SOFT_DIRTY;
 	if (is_vm_hugetlb_page(vma))
 		facts |= PMS_VMA_HUGETLB;
+	if (vma_is_anonymous(vma) && !vma->vm_file)
+		facts |= PMS_VMA_ANON;
 #ifdef CONFIG_USERFAULTFD
 	if (userfaultfd_wp(vma)) {
 		facts |= PMS_VMA_UFFD_WP;
@@ -417,26 +330,14 @@ unsigned int pms_vma_facts(struct vm_area_struct *vma)
 	return facts;
 }
 
-/* pte_offset_map_lock(); NULL when the page table went away (retry). */
-pte_t *pms_pte_map_lock(struct vm_area_struct *vma, pmd_t *pmd, unsigned long addr,
-			spinlock_t **ptl)
-{
-	return static_call(pms_pte_offset_map_lock)(vma->vm_mm, pmd, addr, ptl);
-}
-
-void pms_pte_unmap_unlock(pte_t *pte, spinlock_t *ptl)
-{
-	pte_unmap_unlock(pte, ptl);
-}
-
 /* A migration (or device) entry of a page that is not anonymous. */
-static bool pms_leaf_is_file(softleaf_t entry)
+static __always_inline bool pms_leaf_is_file(softleaf_t entry)
 {
 	return softleaf_has_pfn(entry) && !folio_test_anon(softleaf_to_folio(entry));
 }
 
 /* Neither empty nor present: swap, migration, hwpoison or a marker. */
-static bool pms_pte_is_leaf(pte_t pte)
+static __always_inline bool pms_pte_is_leaf(pte_t pte)
 {
 	return !pte_none(pte) && !pte_present(pte);
 }
@@ -445,7 +346,7 @@ static bool pms_pte_is_leaf(pte_t pte)
  * The facts of a present or leaf pte that do not depend on what maps it;
  * soft-dirty and zero only if in @want.
  */
-static u8 pms_pte_common_facts(pte_t pte, u8 want)
+static __always_inline u8 pms_pte_common_facts(pte_t pte, u8 want)
 {
 	u8 facts = 0;
 
@@ -465,15 +366,16 @@ static u8 pms_pte_common_facts(pte_t pte, u8 want)
 	return facts;
 }
 
-static u8 pms_pte_facts_one(struct vm_area_struct *vma, unsigned long addr, pte_t pte,
-			    u8 want)
+/* @present_file: whether a present pte may map a file page (not in an anonymous VMA). */
+static __always_inline u8 pms_pte_facts_one(struct vm_area_struct *vma, unsigned long addr,
+					    pte_t pte, u8 want, bool present_file)
 {
 	u8 facts = pms_pte_common_facts(pte, want);
 
 	if (facts & PMS_F_PRESENT) {
 		if (pte_uffd(pte))
 			facts |= PMS_F_UFFD;
-		if (want & PMS_F_FILE) {
+		if ((want & PMS_F_FILE) && present_file) {
 			struct page *page = static_call(pms_vm_normal_page)(vma, addr, pte);
 
 			if (page && !PageAnon(page))
@@ -492,7 +394,7 @@ static u8 pms_pte_facts_one(struct vm_area_struct *vma, unsigned long addr, pte_
 }
 
 /* Only whether a pte carries the uffd bit (a uffd-wp marker counts). */
-static u8 pms_pte_uffd_facts(pte_t pte)
+static __always_inline u8 pms_pte_uffd_facts(pte_t pte)
 {
 	if (pte_present(pte))
 		return pte_uffd(pte) ? PMS_F_UFFD : 0;
@@ -500,7 +402,7 @@ static u8 pms_pte_uffd_facts(pte_t pte)
 }
 
 /* Only whether a pte is present, a leaf or empty, and its uffd bit. */
-static u8 pms_pte_lean_facts(pte_t pte)
+static __always_inline u8 pms_pte_lean_facts(pte_t pte)
 {
 	if (pte_present(pte))
 		return PMS_F_PRESENT | (pte_uffd(pte) ? PMS_F_UFFD : 0);
@@ -509,21 +411,48 @@ static u8 pms_pte_lean_facts(pte_t pte)
 	return PMS_F_SWAP | (pte_swp_uffd_any(pte) ? PMS_F_UFFD : 0);
 }
 
+/* Whether the three ptes from @ptep are all zero (empty). */
+static __always_inline bool pms_ptes_zero3(pte_t *ptep)
+{
+	return !(native_pte_val(ptep_get(ptep)) | native_pte_val(ptep_get(ptep + 1)) |
+		 native_pte_val(ptep_get(ptep + 2)));
+}
+
 /*
- * Decodes ptes [i, n) with @decode, four a loop iteration: in a dense scan
- * the loop's own compare and branch are a fifth of the work per pte.
+ * The decoders above are __always_inline: gcc (Debian's kernels) otherwise
+ * makes each one a call, once per pte.
+ *
+ * Decodes ptes [i, n) with @decode(pte, index), four a loop iteration: in a
+ * dense scan the loop's own compare and branch are a fifth of the work per
+ * pte. With @skip_empty, four all-zero entries (a sparse table) are four
+ * empty ones, which have no facts whatever is asked: tested as a group when
+ * the first is not present (a test the decoder repeats: gcc merges the two,
+ * so a dense table pays nothing, clang tests the zero first and a dense
+ * table pays two instructions every four entries).
  */
-#define PMS_DECODE_PTES(decode)							\
+#define PMS_DECODE_PTES(decode, skip_empty)					\
 	do {									\
 		for (; i + 4 <= n; i += 4) {					\
-			facts[i] = decode(ptep_get(ptep + i));			\
-			facts[i + 1] = decode(ptep_get(ptep + i + 1));		\
-			facts[i + 2] = decode(ptep_get(ptep + i + 2));		\
-			facts[i + 3] = decode(ptep_get(ptep + i + 3));		\
+			pte_t first = ptep_get(ptep + i);			\
+										\
+			if ((skip_empty) && !pte_present(first) &&		\
+			    !native_pte_val(first) &&				\
+			    pms_ptes_zero3(ptep + i + 1)) {			\
+				memset(facts + i, 0, 4);			\
+				continue;					\
+			}							\
+			facts[i] = decode(first, i);				\
+			facts[i + 1] = decode(ptep_get(ptep + i + 1), i + 1);	\
+			facts[i + 2] = decode(ptep_get(ptep + i + 2), i + 2);	\
+			facts[i + 3] = decode(ptep_get(ptep + i + 3), i + 3);	\
 		}								\
 		for (; i < n; i++)						\
-			facts[i] = decode(ptep_get(ptep + i));			\
+			facts[i] = decode(ptep_get(ptep + i), i);		\
 	} while (0)
+#define PMS_UFFD(pte, j)	pms_pte_uffd_facts(pte)
+#define PMS_KIND(pte, j)	pms_pte_lean_facts(pte)
+#define PMS_FULL(pte, j)	pms_pte_facts_one(vma, addr + (j) * PAGE_SIZE, pte, want, true)
+#define PMS_FULL_ANON(pte, j)	pms_pte_facts_one(vma, addr + (j) * PAGE_SIZE, pte, want, false)
 
 /*
  * Decodes @n ptes from @ptep (mapped and locked) for addresses from @addr
@@ -531,21 +460,24 @@ static u8 pms_pte_lean_facts(pte_t pte)
  * the uffd bit alone (a GET of written pages), the kind of entry too, or the
  * @want facts (Facts::needed_for()).
  */
-void pms_pte_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep,
-		   unsigned int n, u8 want, unsigned int tier, u8 *facts)
+static void pms_pte_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep,
+			  unsigned int n, u8 want, unsigned int tier, u8 *facts)
 {
 	unsigned int i = 0;
 
 	switch (tier) {
+	/* The uffd bit of an empty pte is as cheap to decode as to skip. */
 	case PMS_DECODE_UFFD:
-		PMS_DECODE_PTES(pms_pte_uffd_facts);
+		PMS_DECODE_PTES(PMS_UFFD, false);
 		break;
 	case PMS_DECODE_KIND:
-		PMS_DECODE_PTES(pms_pte_lean_facts);
+		PMS_DECODE_PTES(PMS_KIND, true);
+		break;
+	case PMS_DECODE_FULL_ANON:
+		PMS_DECODE_PTES(PMS_FULL_ANON, true);
 		break;
 	default:
-		for (i = 0; i < n; i++, addr += PAGE_SIZE)
-			facts[i] = pms_pte_facts_one(vma, addr, ptep_get(ptep + i), want);
+		PMS_DECODE_PTES(PMS_FULL, true);
 	}
 }
 
@@ -574,33 +506,9 @@ void pms_pte_make_wp(struct vm_area_struct *vma, unsigned long addr, pte_t *tabl
 	}
 }
 
-static u8 pms_thp_facts(struct vm_area_struct *vma, unsigned long addr, pmd_t *pmdp,
-			u8 want);
-
-/*
- * pmd_trans_huge_lock(): the pmd lock if @pmd maps a THP (or a leaf entry),
- * else NULL; with the lock, the locked pmd (which maps @addr) decoded into @facts.
- */
-spinlock_t *pms_thp_lock(pmd_t *pmd, struct vm_area_struct *vma, unsigned long addr,
-			 u8 want, u8 *facts)
-{
-#ifdef CONFIG_TRANSPARENT_HUGEPAGE
-	spinlock_t *ptl;
-
-	if (!pmd_is_huge(pmdp_get_lockless(pmd)))
-		return NULL;
-	ptl = static_call(pms___pmd_trans_huge_lock)(pmd, vma);
-	if (ptl)
-		*facts = pms_thp_facts(vma, addr, pmd, want);
-	return ptl;
-#else
-	return NULL;
-#endif
-}
-
 /* Decodes a locked THP pmd: the @want facts (Facts::needed_for()), and maybe more. */
-static u8 pms_thp_facts(struct vm_area_struct *vma, unsigned long addr, pmd_t *pmdp,
-			u8 want)
+static __always_inline u8 pms_thp_facts(struct vm_area_struct *vma, unsigned long addr,
+					pmd_t *pmdp, u8 want)
 {
 	u8 facts = 0;
 #ifdef CONFIG_TRANSPARENT_HUGEPAGE
@@ -653,28 +561,16 @@ void pms_thp_make_wp(struct vm_area_struct *vma, unsigned long addr, pmd_t *pmdp
 #endif
 }
 
-/* split_huge_pmd(), a macro on the non-exported __split_huge_pmd(). Unlocked. */
-void pms_thp_split(struct vm_area_struct *vma, pmd_t *pmd, unsigned long addr)
-{
-#ifdef CONFIG_TRANSPARENT_HUGEPAGE
-	if (pmd_is_huge(pmdp_get_lockless(pmd)))
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 3, 0)
-		static_call(pms___split_huge_pmd)(vma, pmd, addr, false);
-#else
-		static_call(pms___split_huge_pmd)(vma, pmd, addr, false, NULL);
-#endif
-#endif
-}
-
+#ifdef CONFIG_HUGETLB_PAGE
 /*
  * Decodes a hugetlb entry: the @want facts (Facts::needed_for()), and maybe
  * more. C reports every present hugetlb page as file-backed: PageAnon() is
  * false for hugetlb pages, even private ones, and they cannot be swapped.
  */
-u8 pms_hugetlb_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep, u8 want)
+static __always_inline u8 pms_hugetlb_facts(struct vm_area_struct *vma, unsigned long addr,
+					    pte_t *ptep, u8 want)
 {
-	u8 facts = 0;
-#ifdef CONFIG_HUGETLB_PAGE
+	u8 facts;
 	pte_t pte = huge_ptep_get(vma->vm_mm, addr, ptep);
 
 	facts = pms_pte_common_facts(pte, want);
@@ -684,11 +580,9 @@ u8 pms_hugetlb_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep
 		if ((want & PMS_F_FILE) && !PageAnon(pte_page(pte)))
 			facts |= PMS_F_FILE;
 	}
-#endif
 	return facts;
 }
 
-#ifdef CONFIG_HUGETLB_PAGE
 /* The locks C holds to write-protect a hugetlb entry. */
 spinlock_t *pms_hugetlb_lock(struct vm_area_struct *vma, pte_t *ptep)
 {
@@ -773,4 +667,182 @@ long pms_uffd_wp_range(struct vm_area_struct *vma, unsigned long start, unsigned
 #else
 	return 0;
 #endif
+}
+
+/*
+ * The walk. The ops lock and decode entries as the Rust side asked (@want
+ * and @tier, from Facts::needed_for() and Facts::decode_tier(); the locks
+ * write-protection needs only in a write-protecting walk) and hand the
+ * facts, the walk's state and VMA to its callbacks (walk.rs), which decide
+ * everything: what matches, what is reported and protected, the TLB
+ * flushes. An entry is locked and unlocked by the same op, around one call
+ * into Rust: each crossing between the languages is a call that C's own
+ * pagemap_scan_pmd_entry() does not make (Documentation/performance.rst).
+ */
+struct pms_walk {
+	void *scan;		/* the Rust side's state (struct Scan) */
+	u8 want;		/* the facts to decode */
+	unsigned int tier;	/* how to decode ptes (PMS_DECODE_*), set per VMA */
+	bool wp;		/* write-protecting: lazy MMU mode, hugetlb locks */
+};
+
+static int pms_op_test_walk(unsigned long start, unsigned long end, struct mm_walk *walk)
+{
+	struct pms_walk *w = walk->private;
+
+	return pms_walk_test_vma(w->scan, walk->vma, &w->tier);
+}
+
+/*
+ * A THP pmd: locked (pmd_trans_huge_lock()), decoded and handed over whole;
+ * -ENOENT when the pmd maps no THP (any more), or when the Rust side asked
+ * for it to be split (PMS_WALK_SPLIT) and the split was done. Inline: a
+ * call here is one more per THP (clang made one).
+ */
+static __always_inline int pms_thp_entry(struct pms_walk *w, struct vm_area_struct *vma,
+					 pmd_t *pmd, unsigned long start, unsigned long end)
+{
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+	spinlock_t *ptl;
+	int ret;
+
+	if (!pmd_is_huge(pmdp_get_lockless(pmd)))
+		return -ENOENT;
+	ptl = static_call(pms___pmd_trans_huge_lock)(pmd, vma);
+	if (!ptl)
+		return -ENOENT;
+	ret = pms_walk_thp(w->scan, vma, pmd, start, end, pms_thp_facts(vma, start, pmd, w->want));
+	spin_unlock(ptl);
+	if (ret != PMS_WALK_SPLIT)
+		return ret;
+	/* split_huge_pmd(), a macro on the non-exported __split_huge_pmd(). */
+	if (pmd_is_huge(pmdp_get_lockless(pmd)))
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 3, 0)
+		static_call(pms___split_huge_pmd)(vma, pmd, start, false);
+#else
+		static_call(pms___split_huge_pmd)(vma, pmd, start, false, NULL);
+#endif
+#endif
+	return -ENOENT;
+}
+
+/*
+ * The ptes under a pmd, decoded in one go. Out of line, as the facts would
+ * otherwise weigh on every THP's call; left uninitialised (which
+ * CONFIG_INIT_STACK_ALL_ZERO would not), as every entry the Rust side reads
+ * is written first.
+ */
+static noinline int pms_pte_entry(struct pms_walk *w, struct vm_area_struct *vma, pmd_t *pmd,
+				  unsigned long start, unsigned long end, struct mm_walk *walk)
+{
+	u8 facts[PTRS_PER_PTE] __uninitialized;
+	spinlock_t *ptl;
+	pte_t *pte;
+	int ret;
+
+	pte = static_call(pms_pte_offset_map_lock)(vma->vm_mm, pmd, start, &ptl);
+	if (!pte) {
+		/* The page table changed under us: look at the pmd again. */
+		walk->action = ACTION_AGAIN;
+		return 0;
+	}
+	if (w->wp)
+		lazy_mmu_mode_enable();
+	pms_pte_facts(vma, start, pte, (end - start) >> PAGE_SHIFT, w->want, w->tier, facts);
+	ret = pms_walk_ptes(w->scan, vma, pte, start, end, facts);
+	if (w->wp)
+		lazy_mmu_mode_disable();
+	pte_unmap_unlock(pte, ptl);
+	cond_resched();
+	return ret;
+}
+
+/* A THP as a whole, else the ptes under the pmd. */
+static int pms_op_pmd_entry(pmd_t *pmd, unsigned long start, unsigned long end,
+			    struct mm_walk *walk)
+{
+	struct pms_walk *w = walk->private;
+	int ret;
+
+	ret = pms_thp_entry(w, walk->vma, pmd, start, end);
+	if (ret != -ENOENT)
+		return ret;
+	return pms_pte_entry(w, walk->vma, pmd, start, end, walk);
+}
+
+static int pms_op_pte_hole(unsigned long start, unsigned long end, int depth,
+			   struct mm_walk *walk)
+{
+	struct pms_walk *w = walk->private;
+
+	return pms_walk_hole(w->scan, walk->vma, start, end);
+}
+
+#ifdef CONFIG_HUGETLB_PAGE
+/* Write-protecting: decoded under the locks C takes. Out of line (below). */
+static noinline int pms_hugetlb_entry_wp(struct pms_walk *w, struct vm_area_struct *vma,
+					 pte_t *pte, unsigned long start, unsigned long end)
+{
+	spinlock_t *ptl = pms_hugetlb_lock(vma, pte);
+	int ret;
+
+	ret = pms_walk_hugetlb(w->scan, vma, pte, start, end,
+			       pms_hugetlb_facts(vma, start, pte, w->want));
+	pms_hugetlb_unlock(vma, ptl);
+	return ret;
+}
+
+/*
+ * Decoded unlocked, as C's short route, unless write-protecting; the locked
+ * path is a call of its own, so that this one saves no registers for it.
+ */
+static int pms_op_hugetlb_entry(pte_t *pte, unsigned long hmask, unsigned long start,
+				unsigned long end, struct mm_walk *walk)
+{
+	struct pms_walk *w = walk->private;
+
+	if (w->wp)
+		return pms_hugetlb_entry_wp(w, walk->vma, pte, start, end);
+	return pms_walk_hugetlb(w->scan, walk->vma, pte, start, end,
+				pms_hugetlb_facts(walk->vma, start, pte, w->want));
+}
+#endif
+
+static const struct mm_walk_ops pms_scan_ops = {
+	.test_walk = pms_op_test_walk,
+	.pmd_entry = pms_op_pmd_entry,
+	.pte_hole = pms_op_pte_hole,
+#ifdef CONFIG_HUGETLB_PAGE
+	.hugetlb_entry = pms_op_hugetlb_entry,
+#endif
+};
+
+int pms_walk_page_range(struct mm_struct *mm, unsigned long start, unsigned long end,
+			void *scan, u8 want)
+{
+	struct pms_walk w = { .scan = scan, .want = want };
+
+	return static_call(pms_walk_page_range)(mm, start, end, &pms_scan_ops, &w);
+}
+
+/*
+ * A write-protecting walk: the protection change of [start, end) is announced
+ * to mmu notifiers around it. As in C's do_pagemap_scan(), the range is set
+ * anew per chunk, from the chunk's start to the end of the scan (the walk
+ * may stop before it); what nests inside (a THP split, uffd_wp_range() over
+ * holes) is the kernel's own. The kselftest's notifier tests compare these
+ * calls with C's.
+ */
+int pms_walk_page_range_wp(struct mm_struct *mm, unsigned long start, unsigned long end,
+			   void *scan, u8 want)
+{
+	struct pms_walk w = { .scan = scan, .want = want, .wp = true };
+	struct mmu_notifier_range range;
+	int ret;
+
+	mmu_notifier_range_init(&range, MMU_NOTIFY_PROTECTION_VMA, 0, mm, start, end);
+	pms_mmu_notifier_start(&range);
+	ret = static_call(pms_walk_page_range)(mm, start, end, &pms_scan_ops, &w);
+	pms_mmu_notifier_end(&range);
+	return ret;
 }

@@ -18,15 +18,18 @@ struct vm_area_struct;
 
 /*
  * Defined in Rust (walk.rs): the mm_walk_ops callbacks, called by the ops of
- * helpers.c with the walk's private state (@scan) and VMA unpacked.
+ * helpers.c with the walk's private state (@scan) and VMA unpacked, and the
+ * entries locked and decoded as Rust asked (pms_walk_page_range()).
  */
-int pms_walk_test_vma(void *scan, struct vm_area_struct *vma);
-int pms_walk_pmd(void *scan, struct vm_area_struct *vma, pmd_t *pmd, unsigned long start,
-		 unsigned long end, struct mm_walk *walk);
+int pms_walk_test_vma(void *scan, struct vm_area_struct *vma, unsigned int *tier);
+int pms_walk_thp(void *scan, struct vm_area_struct *vma, pmd_t *pmd, unsigned long start,
+		 unsigned long end, u8 facts);
+int pms_walk_ptes(void *scan, struct vm_area_struct *vma, pte_t *pte, unsigned long start,
+		  unsigned long end, const u8 *facts);
 int pms_walk_hole(void *scan, struct vm_area_struct *vma, unsigned long start,
 		  unsigned long end);
 int pms_walk_hugetlb(void *scan, struct vm_area_struct *vma, pte_t *pte, unsigned long start,
-		     unsigned long end);
+		     unsigned long end, u8 facts);
 
 /* The PMS_F_* and PMS_VMA_* facts, shared with Rust. */
 #include "facts.h"
@@ -53,31 +56,17 @@ unsigned long pms_kallsyms_lookup(const char *name);
 bool pms_direct_calls(void);
 
 int pms_walk_page_range(struct mm_struct *mm, unsigned long start, unsigned long end,
-			void *private);
-void pms_walk_again(struct mm_walk *walk);
-void pms_cond_resched(void);
-void pms_lazy_mmu_enter(void);
-void pms_lazy_mmu_leave(void);
+			void *scan, u8 want);
 bool pms_fatal_signal_pending(void);
-void pms_spin_unlock(spinlock_t *ptl);
 unsigned int pms_vma_facts(struct vm_area_struct *vma);
-pte_t *pms_pte_map_lock(struct vm_area_struct *vma, pmd_t *pmd, unsigned long addr,
-			spinlock_t **ptl);
-void pms_pte_unmap_unlock(pte_t *pte, spinlock_t *ptl);
-void pms_pte_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep,
-		   unsigned int n, u8 want, unsigned int tier, u8 *facts);
-spinlock_t *pms_thp_lock(pmd_t *pmd, struct vm_area_struct *vma, unsigned long addr,
-			 u8 want, u8 *facts);
-u8 pms_hugetlb_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep, u8 want);
 
 /* Write-protection. */
 int pms_walk_page_range_wp(struct mm_struct *mm, unsigned long start, unsigned long end,
-			   void *private);
+			   void *scan, u8 want);
 void pms_flush_tlb_range(struct vm_area_struct *vma, unsigned long start, unsigned long end);
 void pms_pte_make_wp(struct vm_area_struct *vma, unsigned long addr, pte_t *table,
 		     unsigned int index, unsigned int n);
 void pms_thp_make_wp(struct vm_area_struct *vma, unsigned long addr, pmd_t *pmdp);
-void pms_thp_split(struct vm_area_struct *vma, pmd_t *pmd, unsigned long addr);
 spinlock_t *pms_hugetlb_lock(struct vm_area_struct *vma, pte_t *ptep);
 void pms_hugetlb_unlock(struct vm_area_struct *vma, spinlock_t *ptl);
 unsigned long pms_hugetlb_page_size(struct vm_area_struct *vma);

@@ -84,8 +84,9 @@ impl<'a> Collector<'a> {
     /// back to what fit (possibly `addr`) and the walk stops there.
     ///
     /// Inlined: it runs once per THP, hugetlb page or run of ptes, where a
-    /// call costs a good part of the work.
-    #[inline]
+    /// call costs a good part of the work (a plain `#[inline]` left it out
+    /// of line).
+    #[inline(always)]
     pub fn output(&mut self, categories: u64, addr: u64, end: &mut u64) -> Result<(), Full> {
         if !self.has_vector() {
             return Ok(());
@@ -120,7 +121,7 @@ impl<'a> Collector<'a> {
     }
 
     /// Extends the current region or starts the next; false when the buffer is full.
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, categories: u64, addr: u64, end: u64) -> bool {
         let cur = self.current();
         if addr == cur.end && categories == cur.categories {

@@ -23,8 +23,6 @@ macro_rules! opaque {
 }
 
 opaque! {
-    /// `struct mm_walk`.
-    MmWalk;
     /// `pmd_t`.
     Pmd;
     /// `pte_t`.
@@ -71,64 +69,29 @@ extern "C" {
     /// Whether calls to resolved functions are direct (static calls).
     pub(crate) fn pms_direct_calls() -> bool;
 
-    /// `walk_page_range()` with the scan's ops (whose callbacks are in walk.rs).
+    /// `walk_page_range()` with the scan's ops, which decode the `want` facts
+    /// (ptes by the loop `pms_walk_test_vma()` chose for the VMA) and call
+    /// back into walk.rs with `scan`.
     pub(crate) fn pms_walk_page_range(
         mm: *mut mm_struct,
         start: c_ulong,
         end: c_ulong,
-        private: *mut c_void,
+        scan: *mut c_void,
+        want: u8,
     ) -> c_int;
-    /// `cond_resched()`.
-    pub(crate) fn pms_cond_resched();
-    /// `arch_enter_lazy_mmu_mode()`.
-    pub(crate) fn pms_lazy_mmu_enter();
-    /// `arch_leave_lazy_mmu_mode()`.
-    pub(crate) fn pms_lazy_mmu_leave();
-    /// `walk->action = ACTION_AGAIN`.
-    pub(crate) fn pms_walk_again(walk: *mut MmWalk);
     /// `fatal_signal_pending(current)`.
     pub(crate) fn pms_fatal_signal_pending() -> bool;
-    /// `spin_unlock()`.
-    pub(crate) fn pms_spin_unlock(ptl: *mut Spinlock);
     /// The `PMS_VMA_*` facts of a VMA.
     pub(crate) fn pms_vma_facts(vma: *mut Vma) -> c_uint;
-    /// `pte_offset_map_lock()`: NULL if the page table went away.
-    pub(crate) fn pms_pte_map_lock(
-        vma: *mut Vma,
-        pmd: *mut Pmd,
-        addr: c_ulong,
-        ptl: *mut *mut Spinlock,
-    ) -> *mut Pte;
-    /// `pte_unmap_unlock()`.
-    pub(crate) fn pms_pte_unmap_unlock(pte: *mut Pte, ptl: *mut Spinlock);
-    /// Decodes `n` locked ptes into `PMS_F_*` facts, at least the `want` ones.
-    pub(crate) fn pms_pte_facts(
-        vma: *mut Vma,
-        addr: c_ulong,
-        ptep: *mut Pte,
-        n: c_uint,
-        want: u8,
-        tier: c_uint,
-        facts: *mut u8,
-    );
-    /// `pmd_trans_huge_lock()`: the lock if the pmd maps a THP, else NULL;
-    /// with the lock, the pmd (which maps `addr`) decoded into `*facts`.
-    pub(crate) fn pms_thp_lock(
-        pmd: *mut Pmd,
-        vma: *mut Vma,
-        addr: c_ulong,
-        want: u8,
-        facts: *mut u8,
-    ) -> *mut Spinlock;
-    /// Decodes a hugetlb entry into `PMS_F_*` facts.
-    pub(crate) fn pms_hugetlb_facts(vma: *mut Vma, addr: c_ulong, ptep: *mut Pte, want: u8) -> u8;
 
     /// [`pms_walk_page_range`] inside an mmu-notifier protection-change range.
+    /// Its ops take the locks write-protection needs.
     pub(crate) fn pms_walk_page_range_wp(
         mm: *mut mm_struct,
         start: c_ulong,
         end: c_ulong,
-        private: *mut c_void,
+        scan: *mut c_void,
+        want: u8,
     ) -> c_int;
     /// `flush_tlb_range()`.
     pub(crate) fn pms_flush_tlb_range(vma: *mut Vma, start: c_ulong, end: c_ulong);
@@ -143,8 +106,6 @@ extern "C" {
     );
     /// Sets the uffd bit on a locked THP pmd; no TLB flush.
     pub(crate) fn pms_thp_make_wp(vma: *mut Vma, addr: c_ulong, pmd: *mut Pmd);
-    /// `split_huge_pmd()`; the pmd lock must not be held.
-    pub(crate) fn pms_thp_split(vma: *mut Vma, pmd: *mut Pmd, addr: c_ulong);
     /// Takes `i_mmap_lock_write` and the hugetlb pte lock of a hugetlb VMA.
     pub(crate) fn pms_hugetlb_lock(vma: *mut Vma, ptep: *mut Pte) -> *mut Spinlock;
     /// Releases [`pms_hugetlb_lock`].

@@ -1,25 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! One chunk of a scan: `walk_page_range()` over the bound mm, with the
-//! `mm_walk_ops` callbacks below (the ops table is in `helpers.c`). Each
-//! callback turns entries into categories, matches them and feeds the
-//! collector; the first output that does not fit ends the walk. With
-//! `PM_SCAN_WP_MATCHING`, written pages that were reported are write-protected
-//! in the same callback, under the same page-table lock, with one TLB flush
-//! per page table over the protected span.
+//! `mm_walk_ops` callbacks below (the ops table is in `helpers.c`, whose ops
+//! lock and decode the entries as asked here, one call into Rust an entry
+//! or page table). Each callback turns entries into categories, matches them
+//! and feeds the collector; the first output that does not fit ends the walk.
+//! With `PM_SCAN_WP_MATCHING`, written pages that were reported are
+//! write-protected in the same callback, under the same page-table lock, with
+//! one TLB flush per page table over the protected span.
 
 use crate::abi::KernelAbi;
 use crate::args::{ScanRequest, PAGE_SIZE};
-use crate::category::{self, DecodeTier, Facts, Matcher};
+use crate::category::{self, Facts, Matcher};
 use crate::compat::VmaRef;
 use crate::output::{Collector, Full};
-use crate::pgtable::{self, HugetlbLock, LazyMmu, PteTable, ThpLock};
+use crate::pgtable::{self, HugetlbEntry, HugetlbLock, PteTable, ThpEntry};
 use crate::scan::LockedMm;
-use crate::sys::{self, MmWalk, Pmd, Pte};
+use crate::sys::{self, Pmd, Pte};
 use crate::uapi::{PAGE_IS_WRITTEN, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING};
-use core::mem::MaybeUninit;
+use core::ptr::NonNull;
 use kernel::bindings::vm_area_struct;
-use kernel::ffi::{c_int, c_ulong, c_void};
+use kernel::ffi::{c_int, c_uint, c_ulong, c_void};
 use kernel::prelude::*;
 
 /// The C ioctl the module equals: that of the kernel it is built for
@@ -29,12 +30,14 @@ pub(crate) const KERNEL_ABI: KernelAbi = crate::abi::V7_3;
 #[cfg(not(pagemap_abi = "7.3"))]
 pub(crate) const KERNEL_ABI: KernelAbi = crate::abi::V6_12;
 
-/// Entries of one page table: the kernel's, through bindgen.
-const PTRS_PER_PTE: usize = kernel::bindings::PTRS_PER_PTE as usize;
 /// The size of a THP mapped by one pmd: `HPAGE_PMD_SIZE`, which is
 /// `PMD_SIZE` (defined whether or not the kernel has THP).
 const HPAGE_PMD_SIZE: u64 = 1 << kernel::bindings::PMD_SHIFT;
-const _: () = assert!(PTRS_PER_PTE as u64 * PAGE_SIZE == HPAGE_PMD_SIZE);
+// A page table's entries (the kernel's, through bindgen) cover one pmd.
+const _: () = assert!(kernel::bindings::PTRS_PER_PTE as u64 * PAGE_SIZE == HPAGE_PMD_SIZE);
+/// What [`pms_walk_thp`] returns to have the THP split and its ptes walked.
+const WALK_SPLIT: c_int = crate::c_define::bit(category::FACTS_H, "PMS_WALK_SPLIT") as c_int;
+
 // C's bounce buffer is `PAGEMAP_WALK_SIZE >> PAGE_SHIFT` regions, with
 // `PAGEMAP_WALK_SIZE` (task_mmu.c) `PMD_SIZE`.
 const _: () = assert!(crate::output::BOUNCE_REGIONS == HPAGE_PMD_SIZE / PAGE_SIZE);
@@ -50,6 +53,7 @@ impl VmaFacts {
     const UFFD_WP: u32 = category::vma_fact("PMS_VMA_UFFD_WP");
     const WP_ASYNC: u32 = category::vma_fact("PMS_VMA_WP_ASYNC");
     const UFFD_RWP: u32 = category::vma_fact("PMS_VMA_UFFD_RWP");
+    const ANON: u32 = category::vma_fact("PMS_VMA_ANON");
 
     fn of(vma: &VmaRef) -> Self {
         // SAFETY: the VMA is valid under the mmap lock (`VmaRef`).
@@ -69,6 +73,7 @@ const _: () = assert!(category::distinct_bits(&[
     VmaFacts::UFFD_WP,
     VmaFacts::WP_ASYNC,
     VmaFacts::UFFD_RWP,
+    VmaFacts::ANON,
 ]));
 
 /// Why a walk stopped early.
@@ -85,10 +90,13 @@ pub(crate) struct Scan<'a> {
     matcher: Matcher,
     /// The facts the C side must decode (`Facts::needed_for`).
     want_facts: u8,
-    /// How ptes are decoded (`Facts::decode_tier` of `want_facts`).
-    decode_tier: DecodeTier,
     /// Categories of the VMA being walked, set by `pms_walk_test_vma`.
     vma_categories: u64,
+    /// Its facts (a hole's categories depend on them).
+    vma_facts: VmaFacts,
+    /// The last huge entry's facts in this VMA, their categories and whether
+    /// these match: neighbouring huge pages mostly have equal facts.
+    huge_memo: Option<(Facts, u64, bool)>,
     /// What a missing uffd bit means in that VMA (`KernelAbi::unprotected`).
     vma_unprotected: u64,
     /// Where matching pages go.
@@ -113,8 +121,9 @@ impl<'a> Scan<'a> {
             flags: req.flags,
             matcher: req.matcher,
             want_facts: Facts::needed_for(interest),
-            decode_tier: Facts::decode_tier(Facts::needed_for(interest)),
             vma_categories: 0,
+            vma_facts: VmaFacts(0),
+            huge_memo: None,
             vma_unprotected: 0,
             out,
         }
@@ -131,16 +140,18 @@ impl<'a> Scan<'a> {
         start: u64,
         end: u64,
     ) -> core::result::Result<(), Stop> {
+        let want = self.want_facts;
+        let wp = self.write_protect();
         let private = (self as *mut Self).cast::<c_void>();
         let (start, end) = (start as c_ulong, end as c_ulong);
         // SAFETY: the mmap lock is held (`mm`), `start < end`, and `self`
         // outlives the call; during it, only the callbacks reach `self`,
         // through `private`, one at a time.
         let ret = unsafe {
-            if self.write_protect() {
-                sys::pms_walk_page_range_wp(mm.as_raw(), start, end, private)
+            if wp {
+                sys::pms_walk_page_range_wp(mm.as_raw(), start, end, private, want)
             } else {
-                sys::pms_walk_page_range(mm.as_raw(), start, end, private)
+                sys::pms_walk_page_range(mm.as_raw(), start, end, private, want)
             }
         };
         match ret {
@@ -160,27 +171,48 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// A THP pmd as a whole; `None` when it had to be split to write-protect
-    /// part of it, and its ptes are to be walked instead.
-    fn thp(&mut self, thp: ThpLock<'_>, start: u64, end: u64) -> Option<c_int> {
-        let categories = self.vma_categories | thp.facts().thp_categories(self.vma_unprotected);
-        if !self.matcher.page(categories) {
-            return Some(0);
+    /// The categories of a huge entry with `facts` in this VMA (`of` them:
+    /// all its huge entries are THPs or all hugetlb pages), if they match.
+    #[inline(always)]
+    fn huge_categories(&mut self, facts: Facts, of: fn(Facts, u64) -> u64) -> Option<u64> {
+        match self.huge_memo {
+            Some((memo, categories, matched)) if memo == facts => matched.then_some(categories),
+            _ => {
+                let categories = self.vma_categories | of(facts, self.vma_unprotected);
+                let matched = self.matcher.page(categories);
+                self.huge_memo = Some((facts, categories, matched));
+                matched.then_some(categories)
+            }
         }
+    }
+
+    /// A THP pmd as a whole; `None` when it is to be split to write-protect
+    /// part of it, and its ptes walked instead.
+    fn thp(&mut self, thp: &ThpEntry<'_>, facts: Facts, start: u64, end: u64) -> Option<c_int> {
+        let Some(categories) = self.huge_categories(facts, Facts::thp_categories) else {
+            return Some(0);
+        };
         let mut end = end;
         let ret = self.output(categories, start, &mut end);
         if start == end || !self.write_protect() || categories & PAGE_IS_WRITTEN == 0 {
             return Some(ret);
         }
+        self.thp_protect(thp, start, end).then_some(ret)
+    }
+
+    /// Write-protects the reported `[start, end)` of a THP; false when only
+    /// part of it was reported, taken back, and the THP is to be split. Out of
+    /// line, as it would otherwise weigh on every THP's call.
+    #[inline(never)]
+    fn thp_protect(&mut self, thp: &ThpEntry<'_>, start: u64, end: u64) -> bool {
         if end != start + HPAGE_PMD_SIZE {
             // Only part of the huge page is reported: protect it as ptes.
-            thp.split(start as c_ulong);
             self.out.backout(start, end);
-            return None;
+            return false;
         }
         thp.make_wp(start as c_ulong);
         thp.flush(start as c_ulong, end as c_ulong);
-        Some(ret)
+        true
     }
 
     /// Each pte is categorised, matched and reported; a reported written pte
@@ -247,14 +279,19 @@ unsafe fn state<'w>(scan: *mut c_void) -> &'w mut Scan<'w> {
     unsafe { &mut *scan.cast::<Scan<'w>>() }
 }
 
-/// `test_walk`: whether to walk a VMA (0), skip it (1), or fail (< 0).
+/// `test_walk`: whether to walk a VMA (0), skip it (1), or fail (< 0); to
+/// walk it, sets `*tier`, how the op decodes its ptes.
 ///
 /// # Safety
 ///
 /// Called only by the `test_walk` op of a walk started from [`Scan::walk`],
-/// with its `walk->private` and `walk->vma`.
+/// with its `walk->private` and `walk->vma`; `tier` is writable.
 #[no_mangle]
-unsafe extern "C" fn pms_walk_test_vma(scan: *mut c_void, vma: *mut vm_area_struct) -> c_int {
+unsafe extern "C" fn pms_walk_test_vma(
+    scan: *mut c_void,
+    vma: *mut vm_area_struct,
+    tier: *mut c_uint,
+) -> c_int {
     // SAFETY: `scan` is the walk's private state (caller contract).
     let scan = unsafe { state(scan) };
     // SAFETY: `test_walk` runs with `walk->vma` set, under the mmap lock.
@@ -278,93 +315,78 @@ unsafe extern "C" fn pms_walk_test_vma(scan: *mut c_void, vma: *mut vm_area_stru
         return 1;
     }
     scan.vma_categories = categories;
+    scan.vma_facts = facts;
+    scan.huge_memo = None;
+    let decode = Facts::decode_tier(scan.want_facts, facts.has(VmaFacts::ANON));
+    // SAFETY: writable (caller contract).
+    unsafe { *tier = decode as c_uint };
     scan.vma_unprotected =
         KERNEL_ABI.unprotected(facts.has(VmaFacts::UFFD_WP), facts.has(VmaFacts::UFFD_RWP));
     0
 }
 
-/// `pmd_entry`: a THP pmd as a whole, else each pte under the pmd.
+/// A THP pmd, locked and decoded into `facts` by the `pmd_entry` op: 0, a
+/// negative errno, or [`WALK_SPLIT`] to have it split and its ptes walked.
 ///
 /// # Safety
 ///
 /// Called only by the `pmd_entry` op of a walk started from [`Scan::walk`],
-/// with its `walk->private`, `walk->vma` and arguments.
+/// with its `walk->private`, `walk->vma` and arguments, the pmd mapping a
+/// THP and locked for the call.
 #[no_mangle]
-unsafe extern "C" fn pms_walk_pmd(
+unsafe extern "C" fn pms_walk_thp(
     scan: *mut c_void,
     vma: *mut vm_area_struct,
     pmd: *mut Pmd,
     start: c_ulong,
     end: c_ulong,
-    walk: *mut MmWalk,
+    facts: u8,
 ) -> c_int {
     // SAFETY: `scan` is the walk's private state (caller contract).
     let scan = unsafe { state(scan) };
     // SAFETY: `walk->vma`, under the mmap lock for the callback.
     let vma = unsafe { VmaRef::from_raw(vma) };
-    let (start, end) = (start as u64, end as u64);
-
-    // Entry updates are batched while write-protecting (a no-op on bare metal);
-    // declared first, left last.
-    let lazy = scan.write_protect().then(LazyMmu::enter);
-    // SAFETY: `pmd` is the walk's pmd in `vma`, under the mmap lock.
-    if let Some(thp) = unsafe { ThpLock::new(vma, pmd, start as c_ulong, scan.want_facts) } {
-        if let Some(ret) = scan.thp(thp, start, end) {
-            return ret;
-        }
-    }
-
-    // SAFETY: as above; `start` is inside the pmd.
-    let ret = unsafe { scan.pte_table(vma, pmd, start, end, walk) };
-    drop(lazy);
-    // SAFETY: no lock is held here but the mmap read lock, which may sleep.
-    unsafe { sys::pms_cond_resched() };
-    ret
+    // SAFETY: locked THP pmd of `vma` for the call (caller contract).
+    let thp = unsafe { ThpEntry::locked(vma, pmd) };
+    scan.thp(&thp, Facts(facts), start as u64, end as u64)
+        .unwrap_or(WALK_SPLIT)
 }
 
-impl Scan<'_> {
-    /// The ptes under a pmd that maps no THP. Out of line: its page of
-    /// facts and its registers would otherwise weigh on every THP's call.
-    ///
-    /// # Safety
-    ///
-    /// `pmd` is the walk's pmd in `vma`, under the mmap lock, and `walk` the
-    /// walk; `[start, end)` lies under the pmd.
-    #[inline(never)]
-    unsafe fn pte_table(
-        &mut self,
-        vma: &VmaRef,
-        pmd: *mut Pmd,
-        start: u64,
-        end: u64,
-        walk: *mut MmWalk,
-    ) -> c_int {
-        // SAFETY: the caller's contract.
-        let Some(table) = (unsafe { PteTable::map_lock(vma, pmd, start as c_ulong) }) else {
-            // The page table changed under us: let the walker look at the pmd again.
-            // SAFETY: `walk` is live.
-            unsafe { sys::pms_walk_again(walk) };
-            return 0;
-        };
-        // Left uninitialised: the C side writes every entry (a memset per
-        // table would cost as much as the rest of a dense scan's loop).
-        let mut buf = [MaybeUninit::uninit(); PTRS_PER_PTE];
-        let facts = table.facts(
-            &mut buf[..((end - start) / PAGE_SIZE) as usize],
-            self.want_facts,
-            self.decode_tier,
-        );
-        let run = if self.write_protect() && !self.out.has_vector() {
-            Scan::protect_ptes(&table, start, facts)
-        } else {
-            self.ptes(&table, start, facts)
-        };
-        if let Some(first) = run.first_wp {
-            table.flush(first as c_ulong, run.stop as c_ulong);
-        }
-        drop(table);
-        run.ret
+/// The ptes under a pmd that maps no THP, mapped and locked by the
+/// `pmd_entry` op and decoded into `facts`, one byte an entry of `[start, end)`.
+///
+/// # Safety
+///
+/// Called only by the `pmd_entry` op of a walk started from [`Scan::walk`],
+/// with its `walk->private`, `walk->vma` and arguments, `pte` the table
+/// mapping `start` locked for the call, and `facts` that many bytes.
+#[no_mangle]
+unsafe extern "C" fn pms_walk_ptes(
+    scan: *mut c_void,
+    vma: *mut vm_area_struct,
+    pte: NonNull<Pte>,
+    start: c_ulong,
+    end: c_ulong,
+    facts: *const u8,
+) -> c_int {
+    // SAFETY: `scan` is the walk's private state (caller contract).
+    let scan = unsafe { state(scan) };
+    // SAFETY: `walk->vma`, under the mmap lock for the callback.
+    let vma = unsafe { VmaRef::from_raw(vma) };
+    // SAFETY: mapped and locked for the call (caller contract).
+    let table = unsafe { PteTable::locked(vma, pte, start) };
+    let (start, end) = (start as u64, end as u64);
+    // SAFETY: one byte an entry of `[start, end)`, written by the op (caller contract).
+    let facts = unsafe { core::slice::from_raw_parts(facts, ((end - start) / PAGE_SIZE) as usize) };
+    let run = if scan.write_protect() && !scan.out.has_vector() {
+        Scan::protect_ptes(&table, start, facts)
+    } else {
+        scan.ptes(&table, start, facts)
+    };
+    if let Some(first) = run.first_wp {
+        table.flush(first as c_ulong, run.stop as c_ulong);
     }
+    run.ret
 }
 
 /// `pte_hole`: a range with no page table under it (or between VMAs).
@@ -387,7 +409,8 @@ unsafe extern "C" fn pms_walk_hole(
     }
     // SAFETY: `walk->vma`, under the mmap lock for the callback.
     let vma = unsafe { VmaRef::from_raw(vma) };
-    let facts = VmaFacts::of(vma);
+    // A hole inside a VMA is walked only after `test_walk` let the VMA be.
+    let facts = scan.vma_facts;
     let hugetlb = facts.has(VmaFacts::HUGETLB);
     let categories =
         scan.vma_categories | category::hole_categories(facts.has(VmaFacts::UFFD_WP), hugetlb);
@@ -438,12 +461,15 @@ unsafe fn hugetlb_hole_wp(vma: &VmaRef, start: c_ulong, end: c_ulong) -> Result 
     Ok(())
 }
 
-/// `hugetlb_entry`: one hugetlb page.
+/// `hugetlb_entry`: one hugetlb page, decoded into `facts` by the op (and
+/// locked for the call in a write-protecting walk).
 ///
 /// # Safety
 ///
 /// Called only by the `hugetlb_entry` op of a walk started from
-/// [`Scan::walk`], with its `walk->private`, `walk->vma` and arguments.
+/// [`Scan::walk`], with its `walk->private`, `walk->vma` and arguments; in a
+/// walk of [`Scan::write_protect`], the entry locked (`pms_hugetlb_lock()`)
+/// for the call.
 #[no_mangle]
 unsafe extern "C" fn pms_walk_hugetlb(
     scan: *mut c_void,
@@ -451,42 +477,44 @@ unsafe extern "C" fn pms_walk_hugetlb(
     ptep: *mut Pte,
     start: c_ulong,
     end: c_ulong,
+    facts: u8,
 ) -> c_int {
     // SAFETY: `scan` is the walk's private state (caller contract).
     let scan = unsafe { state(scan) };
     // SAFETY: `walk->vma`, under the mmap lock (and the hugetlb VMA lock).
     let vma = unsafe { VmaRef::from_raw(vma) };
-    if !scan.write_protect() {
-        // SAFETY: the `hugetlb_entry` arguments, passed on.
-        let facts = unsafe { pgtable::hugetlb_facts(vma, start, ptep, scan.want_facts) };
-        let categories = scan.vma_categories | facts.hugetlb_categories(scan.vma_unprotected);
-        if !scan.matcher.page(categories) {
-            return 0;
-        }
-        let mut end = end as u64;
-        return scan.output(categories, start as u64, &mut end);
-    }
-
-    // SAFETY: the `hugetlb_entry` arguments, passed on.
-    let entry = unsafe { HugetlbLock::new(vma, ptep) };
-    let facts = entry.facts(start, scan.want_facts);
-    let categories = scan.vma_categories | facts.hugetlb_categories(scan.vma_unprotected);
-    if !scan.matcher.page(categories) {
+    let Some(categories) = scan.huge_categories(Facts(facts), Facts::hugetlb_categories) else {
         return 0;
-    }
+    };
     let (start, mut end) = (start as u64, end as u64);
     let ret = scan.output(categories, start, &mut end);
-    if start == end || categories & PAGE_IS_WRITTEN == 0 {
+    if !scan.write_protect() || start == end || categories & PAGE_IS_WRITTEN == 0 {
         return ret;
     }
-    if end != start + entry.page_size() as u64 {
-        // A huge page cannot be protected in part: take it back, stop before it.
-        scan.out.backout(start, end);
-        scan.out.stop_at(start);
-        return 0;
+    // SAFETY: locked for the call in a write-protecting walk (caller contract).
+    let entry = unsafe { HugetlbEntry::locked(vma, ptep) };
+    if scan.hugetlb_protect(&entry, start, end) {
+        ret
+    } else {
+        0
     }
-    // C flushes a huge page it protected whether it was populated or not.
-    entry.make_wp(start as c_ulong);
-    entry.flush(start as c_ulong, end as c_ulong);
-    ret
+}
+
+impl Scan<'_> {
+    /// Write-protects the reported `[start, end)` of a hugetlb page; false
+    /// when only part of it was reported: taken back, and the walk stops
+    /// before it. Out of line, as it would otherwise weigh on every call.
+    #[inline(never)]
+    fn hugetlb_protect(&mut self, entry: &HugetlbEntry<'_>, start: u64, end: u64) -> bool {
+        if end != start + entry.page_size() as u64 {
+            // A huge page cannot be protected in part.
+            self.out.backout(start, end);
+            self.out.stop_at(start);
+            return false;
+        }
+        // C flushes a huge page it protected whether it was populated or not.
+        entry.make_wp(start as c_ulong);
+        entry.flush(start as c_ulong, end as c_ulong);
+        true
+    }
 }
