@@ -218,9 +218,17 @@ fn mutate(area: &Area, uffd: &Uffd, machine: &Machine, r: &mut Rng) -> (usize, b
                 };
                 libc::madvise(page, PAGE as usize, advice) == 0
             }
+            // Guards go into fresh private anonymous memory only: on 7.3.4
+            // MADV_GUARD_INSTALL never returns (it zaps and restarts the
+            // call forever) over a shmem range holding uffd-wp markers,
+            // which a zap keeps in a file VMA. Documentation/abi.rst.
+            _ if r.one_in(2) => libc::madvise(addr, len, MADV_GUARD_REMOVE) == 0,
             _ => {
-                let advice = r.pick(&[MADV_GUARD_INSTALL, MADV_GUARD_REMOVE]);
-                libc::madvise(addr, len, advice) == 0
+                let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | fixed;
+                let guards = addr.wrapping_add(len / 4);
+                libc::mmap(addr, len, rw, flags, -1, 0) != libc::MAP_FAILED
+                    && libc::madvise(addr, len, libc::MADV_POPULATE_WRITE) == 0
+                    && libc::madvise(guards, len / 2, MADV_GUARD_INSTALL) == 0
             }
         }
     };
