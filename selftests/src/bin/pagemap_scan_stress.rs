@@ -76,12 +76,15 @@ struct Machine {
     nodes: Vec<u64>,
     /// The run's own memory cgroup, if one could be made.
     reclaim: Option<Cgroup>,
-    /// Held for writing by the poisoning mutator, for reading by the others.
-    poison: RwLock<()>,
+    /// Held for writing by the mutators that must run alone, for reading by
+    /// the others.
+    alone: RwLock<()>,
 }
 
 /// The index of hwpoison/soft-offline in [`MUTATORS`].
 const POISON: usize = 15;
+/// The index of guard install/remove in [`MUTATORS`].
+const GUARD: usize = 16;
 
 /// The mutators, in the order of [`mutate`]'s match, for the counts.
 const MUTATORS: [&str; 17] = [
@@ -109,9 +112,10 @@ const MUTATORS: [&str; 17] = [
 /// hugetlb page left) and ignored: only the kernel must cope.
 fn mutate(area: &Area, uffd: &Uffd, machine: &Machine, r: &mut Rng) -> (usize, bool) {
     let which = r.below(MUTATORS.len() as u64) as usize;
-    // Poisoning runs alone: see below.
-    let _alone = (which == POISON).then(|| machine.poison.write());
-    let _shared = (which != POISON).then(|| machine.poison.read());
+    // Poisoning and guard installation run alone: see below.
+    let alone = which == POISON || which == GUARD;
+    let _alone = alone.then(|| machine.alone.write());
+    let _shared = (!alone).then(|| machine.alone.read());
     let slot = r.below(SLOTS);
     let addr = area.slot(slot);
     let len = (SLOT >> r.below(4)) as usize;
@@ -218,12 +222,14 @@ fn mutate(area: &Area, uffd: &Uffd, machine: &Machine, r: &mut Rng) -> (usize, b
                 };
                 libc::madvise(page, PAGE as usize, advice) == 0
             }
-            // Guards go into fresh private anonymous memory only: on 7.3.4
+            // Guards go into fresh private anonymous memory only, with no
+            // other mutator mapping shmem there meanwhile: on 7.3.4
             // MADV_GUARD_INSTALL never returns (it zaps and restarts the
             // call forever) over a shmem range holding uffd-wp markers,
             // which a zap keeps in a file VMA. Documentation/abi.rst.
-            _ if r.one_in(2) => libc::madvise(addr, len, MADV_GUARD_REMOVE) == 0,
+            GUARD if r.one_in(2) => libc::madvise(addr, len, MADV_GUARD_REMOVE) == 0,
             _ => {
+                debug_assert_eq!(which, GUARD);
                 let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | fixed;
                 let guards = addr.wrapping_add(len / 4);
                 libc::mmap(addr, len, rw, flags, -1, 0) != libc::MAP_FAILED
@@ -290,7 +296,7 @@ fn main() {
                 None
             }
         },
-        poison: RwLock::new(()),
+        alone: RwLock::new(()),
     };
     // MADV_HWPOISON tells the caller at once with a forced SIGBUS
     // (BUS_MCEERR_AR, sent on the way out of the syscall): a forced signal
