@@ -28,6 +28,7 @@ else
 fi
 note "THP: $(cat /sys/kernel/mm/transparent_hugepage/enabled)"
 note "kernel: $(uname -r)"
+note "NUMA nodes online: $(cat /sys/devices/system/node/online 2>/dev/null || echo 'none (no CONFIG_NUMA)')"
 
 # bounded SECONDS NAME OUT CMD...: runs CMD with its output in OUT; a run
 # still going after SECONDS must not hang the VM: say where its threads are

@@ -31,8 +31,37 @@ ko=${PMS_KO:-$PMS_CACHE/module-$kernel/pagemap_scan.ko}
 
 kvm=--disable-kvm
 [ "${PMS_KVM:-0}" = 1 ] && kvm=
-# What boot() gives the guest; bench mode changes them.
-vm_memory=2G vm_cpus=2 vm_qemu_extra=
+# What boot() gives the guest; bench mode changes them. vm_nodes NUMA nodes
+# (the migration tests need two) share the memory and CPUs evenly.
+vm_memory=2G vm_cpus=2 vm_qemu_extra= vm_nodes=2
+
+# topology: vng's --cpus and --numa options. With vm_nodes nodes, each is a
+# socket (CPUs sharing a cache on different nodes upset the kernel's
+# topology checks) with an equal share of the CPUs and of the memory; with
+# fewer CPUs than nodes, the nodes past them have memory only.
+topology() {
+	local mib node per=$((vm_cpus / vm_nodes)) cpus
+	if [ "$vm_nodes" -le 1 ]; then
+		echo "--cpus $vm_cpus"
+		return
+	fi
+	case $vm_memory in
+	*G) mib=$((${vm_memory%G} * 1024)) ;;
+	*M) mib=${vm_memory%M} ;;
+	*) die "vm_memory $vm_memory: not in M or G" ;;
+	esac
+	if [ "$per" -ge 1 ] && [ $((vm_cpus % vm_nodes)) = 0 ]; then
+		printf -- '--cpus %s,sockets=%s ' "$vm_cpus" "$vm_nodes"
+	else
+		per=1
+		printf -- '--cpus %s ' "$vm_cpus"
+	fi
+	for node in $(seq 0 $((vm_nodes - 1))); do
+		cpus=
+		[ $((node * per)) -lt "$vm_cpus" ] && cpus=,cpus=$((node * per))-$(((node + 1) * per - 1))
+		printf -- '--numa %sM%s ' $((mib / vm_nodes)) "$cpus"
+	done
+}
 
 # boot_once RES MODE: runs scripts/guest.sh MODE in the VM, with a swap disk
 # and RES shared read-write; the console goes to RES/console.log.
@@ -44,9 +73,9 @@ boot_once() {
 		truncate -s 512M "$1/swap.img"
 		disk="-drive file=$1/swap.img,if=virtio,format=raw,cache=unsafe"
 	fi
-	# shellcheck disable=SC2086 # vng_args is a list of words
+	# shellcheck disable=SC2086,SC2046 # vng_args and topology are lists of words
 	PATH=$PMS_VENV/bin:$PATH timeout "${PMS_VM_TIMEOUT:-1200}" vng -v $kvm $vng_args --run "$image" \
-		--memory "$vm_memory" --cpus "$vm_cpus" \
+		--memory "$vm_memory" $(topology) \
 		--qemu-opts="$disk${vm_qemu_extra:+ $vm_qemu_extra}" \
 		--rwdir "$1" --exec "scripts/guest.sh $2 $1 ${PMS_TEST_TIMEOUT:-900} ${PMS_STRESS_SECS:-20} ${PMS_CYCLES:-20}" </dev/null >"$1/console.log" 2>&1
 	local status=$?
@@ -91,7 +120,8 @@ if [ "$mode" = bench ]; then
 	mkdir -p "$out" || die "cannot create $out"
 	rm -f "$out"/wall.csv "$out"/icount.csv
 	"$here/kernel.sh" "$kernel" release >"$out/kernel"
-	vm_memory=${PMS_BENCH_MEMORY:-4G}
+	# One node: the benchmark measures the scan, not remote memory.
+	vm_memory=${PMS_BENCH_MEMORY:-4G} vm_nodes=1
 	for measure in wall icount; do
 		if [ "$measure" = icount ]; then
 			[ -z "$kvm" ] && { phase "vm: icount needs TCG: skipped under KVM"; continue; }
