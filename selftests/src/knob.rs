@@ -71,6 +71,25 @@ pub fn mount(fstype: &std::ffi::CStr, target: &std::ffi::CStr, marker: &str) -> 
     Ok(())
 }
 
+/// Calls `reached` until it gives `Some`, at most for `limit`: the value,
+/// or `None` if it never did. Waits for the kernel's background work (ksmd,
+/// NUMA balancing) to get somewhere; the limit only bounds the wait.
+pub fn wait_for<T>(
+    limit: std::time::Duration,
+    mut reached: impl FnMut() -> Result<Option<T>, String>,
+) -> Result<Option<T>, String> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = reached()? {
+            return Ok(Some(v));
+        }
+        if std::time::Instant::now() > deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 impl Knob {
     /// Sets `path` to `value`, remembering what it was.
     pub fn set(path: impl Into<PathBuf>, value: &str) -> Result<Knob, String> {
