@@ -12,12 +12,15 @@ mod extra_ioctls;
 mod failnth;
 mod faults;
 mod fuzz;
+mod hinting;
 mod hwpoison;
+mod ksm;
 mod la57;
 mod lifecycle;
 mod memory;
 mod mthp;
 mod notifier;
+mod numa;
 mod reclaim;
 mod rwp;
 mod validation;
@@ -90,7 +93,14 @@ const TESTS: &[Test] = &[
     ("API: features() lists the C ioctl's categories, flags 3, ioctls 7", api::features),
     ("API: attach_pidfd()'s new scanner scans the child as /proc/PID/pagemap; EBADF", api::attach_pidfd),
     ("pmscan --json --pid: the child's regions, device equals --proc", api::cli),
-    // A distribution's mm (issue 13): hwpoison, reclaim, 5-level, mTHP, per-VMA locks.
+    // A distribution's mm (issue 13): NUMA migration and hinting, KSM, hwpoison,
+    // reclaim, 5-level, mTHP, per-VMA locks.
+    ("distro: NUMA migration: THP, anon, shmem moved by move_pages and mbind, then scanned", numa::moved),
+    ("distro: NUMA migration: scans while the pages move between nodes", numa::churn),
+    ("distro: NUMA migration: GET+WP in uffd-wp while the pages move", numa::write_protect_while_moving),
+    ("distro: NUMA hinting: protnone entries of numa_balancing, GET and GET+WP", hinting::hinting),
+    ("distro: KSM: merged pages, a THP split to merge, GET+WP, COW", ksm::merged_pages),
+    ("distro: KSM: zero-filled pages merged into the zero page", ksm::zero_pages),
     ("distro: hwpoison: MADV_HWPOISON on anon, shmem, THP, hugetlb", hwpoison::hard),
     ("distro: hwpoison: MADV_SOFT_OFFLINE on anon, shmem, THP, hugetlb", hwpoison::soft),
     ("distro: 5-level paging: above 128 TiB, across 1 << 47, argument checks", la57::high),
