@@ -35,10 +35,12 @@ kvm=--disable-kvm
 # (the migration tests need two) share the memory and CPUs evenly.
 vm_memory=2G vm_cpus=2 vm_qemu_extra= vm_nodes=2
 
-# topology: vng's --cpus and --numa options. With vm_nodes nodes, each is a
-# socket (CPUs sharing a cache on different nodes upset the kernel's
-# topology checks) with an equal share of the CPUs and of the memory; with
-# fewer CPUs than nodes, the nodes past them have memory only.
+# topology: vng's --cpus, --numa and --append options. With vm_nodes nodes,
+# each is a socket (cores sharing a cache on different nodes upset the
+# kernel's topology checks) with an equal share of the CPUs and of the
+# memory; with fewer CPUs than nodes, the nodes past them have memory only.
+# The kernel distrusts the TSC of several sockets of an AMD CPU (TCG's);
+# QEMU's are one clock: tsc=reliable keeps the clocksource of one socket.
 topology() {
 	local mib node per=$((vm_cpus / vm_nodes)) cpus
 	if [ "$vm_nodes" -le 1 ]; then
@@ -51,7 +53,7 @@ topology() {
 	*) die "vm_memory $vm_memory: not in M or G" ;;
 	esac
 	if [ "$per" -ge 1 ] && [ $((vm_cpus % vm_nodes)) = 0 ]; then
-		printf -- '--cpus %s,sockets=%s ' "$vm_cpus" "$vm_nodes"
+		printf -- '--cpus %s,sockets=%s --append tsc=reliable ' "$vm_cpus" "$vm_nodes"
 	else
 		per=1
 		printf -- '--cpus %s ' "$vm_cpus"

@@ -143,6 +143,13 @@ pub fn swapped(regions: &[PageRegion]) -> bool {
     regions.iter().any(|r| r.categories & PAGE_IS_SWAPPED != 0)
 }
 
+/// Whether an answer shows a THP's pmd migration entry (the THP migrating
+/// whole, not split).
+fn swapped_huge(regions: &[PageRegion]) -> bool {
+    let huge = PAGE_IS_SWAPPED | PAGE_IS_HUGE;
+    regions.iter().any(|r| r.categories & huge == huge)
+}
+
 /// A GET of every category of pages `[first, first + pages)` of `area`.
 pub fn get(area: &Area, first: usize, pages: usize) -> PmScanArg {
     let all = kernel_abi().categories;
@@ -235,9 +242,14 @@ pub fn churn() -> Outcome {
         let mut rounds = Ok(());
         while Instant::now() < deadline && !tallies.iter().all(|t| t.saw >= 20) {
             rounds = PARTS.iter().zip(&mut tallies).try_for_each(|(part, t)| {
-                let (_, _, first, pages) = *part;
+                let (_, kind, first, pages) = *part;
                 let a = get(&area, first, pages);
-                t.round_passing(&dev, &proc, a, pages + 1, swapped, migrating)
+                let saw = if kind == Kind::Thp {
+                    swapped_huge
+                } else {
+                    swapped
+                };
+                t.round_passing(&dev, &proc, a, pages + 1, saw, migrating)
             });
             if rounds.is_err() || moving.is_finished() {
                 break;
@@ -248,8 +260,9 @@ pub fn churn() -> Outcome {
         let moves = moving.join().expect("the mover panicked")?;
         Ok((rounds, moves))
     })?;
-    for ((name, ..), t) in PARTS.iter().zip(&tallies) {
-        t.report(&format!("migration: {name}"));
+    for ((name, kind, ..), t) in PARTS.iter().zip(&tallies) {
+        let entry = if *kind == Kind::Thp { "pmd" } else { "pte" };
+        t.report(&format!("migration: {name} ({entry} migration entries)"));
     }
     println!("# migration: {moves} moves of every page");
     rounds?;
