@@ -135,18 +135,20 @@ impl Tally {
 }
 
 /// Whether `device` differs from `c` (both complete: not cut short by
-/// `vec_len` or `max_pages`) only in pages `device` reports as
-/// `passing(C's categories)`.
+/// `vec_len` or `max_pages`) in some pages, and in each only as
+/// `passing(C's categories)`. (Regions cut otherwise over the same pages
+/// are a mismatch.)
 fn seen_in_passing(c: &Answer, device: &Answer, passing: impl Fn(u64) -> u64) -> bool {
     let (c_pages, d_pages) = (pages(&c.1), pages(&device.1));
+    let same_pages = c_pages.len() == d_pages.len()
+        && c_pages.iter().zip(&d_pages).all(|(&(ca, cc), &(da, dc))| {
+            ca == da && (dc == cc || cc != passing(cc) && dc == passing(cc))
+        });
     c.0.ret.is_ok()
         && device.0.ret.is_ok()
         && device.0.walk_end == c.0.walk_end
-        && c_pages.len() == d_pages.len()
-        && c_pages
-            .iter()
-            .zip(&d_pages)
-            .all(|(&(ca, cc), &(da, dc))| ca == da && (dc == cc || dc == passing(cc)))
+        && same_pages
+        && c_pages != d_pages
 }
 
 /// The pages of `regions`, each with its categories.
@@ -221,5 +223,9 @@ mod tests {
         let mut short = c.clone();
         short.0.walk_end = 4 << 12;
         assert!(!seen_in_passing(&c, &short, migrating));
+        // The same pages cut into other regions: a mismatch, not a passing.
+        let cut = answer(&[(0, 4, P), (4, 8, P)]);
+        assert!(!seen_in_passing(&c, &cut, migrating));
+        assert!(!seen_in_passing(&c, &cut, |c| c));
     }
 }
