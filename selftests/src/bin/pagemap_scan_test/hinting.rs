@@ -11,10 +11,10 @@
 
 use crate::numa::{self, migrating, swapped};
 use pagemap_scan_selftests::churn::Tally;
-use pagemap_scan_selftests::knob::{vmstat, wait_for, Knobs};
+use pagemap_scan_selftests::knob::{self, vmstat, wait_for, Knob};
 use pagemap_scan_selftests::mem::PAGE;
 use pagemap_scan_selftests::scanner::Scanner;
-use pagemap_scan_selftests::tap::Outcome;
+use pagemap_scan_selftests::tap::{Failure, Outcome};
 use pagemap_scan_selftests::uffd::Uffd;
 use pagemap_scan_selftests::{ensure, skip};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,12 +33,8 @@ const COUNTERS: [&str; 4] = [
 ];
 
 /// The counters of [`COUNTERS`] now.
-fn counters() -> Result<[u64; 4], String> {
-    let mut c = [0; 4];
-    for (v, name) in c.iter_mut().zip(COUNTERS) {
-        *v = vmstat(name)?;
-    }
-    Ok(c)
+fn counters() -> [u64; 4] {
+    COUNTERS.map(vmstat)
 }
 
 /// Reads a byte of every page of `[start, end)`.
@@ -50,37 +46,30 @@ fn touch(start: u64, end: u64) {
 }
 
 /// NUMA balancing on, the scan period short (debugfs mounted if it is not).
-fn balancing(knobs: &mut Knobs) -> Outcome {
+/// NUMA balancing on, the scan period short (debugfs mounted if it is not);
+/// the old values come back on drop, `numa_balancing` first.
+fn balancing() -> Result<[Knob; 5], Failure> {
     if !std::path::Path::new("/proc/sys/kernel/numa_balancing").exists() {
         skip!("no /proc/sys/kernel/numa_balancing (CONFIG_NUMA_BALANCING off)");
     }
-    if !std::path::Path::new(TUNABLES).exists() {
-        // SAFETY: mounts debugfs at its usual place; the strings are NUL-terminated.
-        unsafe {
-            libc::mount(
-                c"debugfs".as_ptr(),
-                c"/sys/kernel/debug".as_ptr(),
-                c"debugfs".as_ptr(),
-                0,
-                std::ptr::null(),
-            )
-        };
+    if let Err(e) = knob::mount(c"debugfs", c"/sys/kernel/debug", TUNABLES) {
+        skip!("no {TUNABLES} to shorten the scan period: {e}");
     }
     if !std::path::Path::new(TUNABLES).exists() {
         skip!("no {TUNABLES} (debugfs at {DEBUGFS}) to shorten the scan period");
     }
-    knobs.set(&format!("{TUNABLES}/scan_delay_ms"), "0")?;
-    knobs.set(&format!("{TUNABLES}/scan_period_min_ms"), "10")?;
-    knobs.set(&format!("{TUNABLES}/scan_period_max_ms"), "100")?;
-    knobs.set(&format!("{TUNABLES}/scan_size_mb"), "64")?;
-    knobs.set("/proc/sys/kernel/numa_balancing", "1")?;
-    Ok(())
+    let tunable = |name: &str, value: &str| Knob::set(format!("{TUNABLES}/{name}"), value);
+    let delay = tunable("scan_delay_ms", "0")?;
+    let min = tunable("scan_period_min_ms", "10")?;
+    let max = tunable("scan_period_max_ms", "100")?;
+    let size = tunable("scan_size_mb", "64")?;
+    let on = Knob::set("/proc/sys/kernel/numa_balancing", "1")?;
+    Ok([on, size, max, min, delay])
 }
 
 pub fn hinting() -> Outcome {
     numa::require_two_nodes()?;
-    let mut knobs = Knobs::default();
-    balancing(&mut knobs)?;
+    let _balancing = balancing()?;
     let uffd = Uffd::wp_async()?;
     let area = numa::populated()?;
     let (start, end) = (area.base(), area.end());
@@ -89,7 +78,7 @@ pub fn hinting() -> Outcome {
     let pages = area.pages() as u64;
     let all = numa::get(&area, 0, area.pages());
     let vec_len = area.pages() + 1;
-    let first = counters()?;
+    let first = counters();
     // What the helper thread does: spin, or touch every page (counted).
     let (touching, stop) = (AtomicBool::new(false), AtomicBool::new(false));
     let passes = AtomicU64::new(0);
@@ -110,10 +99,10 @@ pub fn hinting() -> Outcome {
         let result = (|| -> Result<_, String> {
             let t0 = Instant::now();
             let covered = wait_for(Duration::from_secs(20), || {
-                let updated = vmstat("numa_pte_updates")? - first[0];
+                let updated = vmstat("numa_pte_updates") - first[0];
                 Ok((updated >= pages).then_some(updated))
             })?;
-            let updated = vmstat("numa_pte_updates")? - first[0];
+            let updated = vmstat("numa_pte_updates") - first[0];
             if covered.is_none() && updated == 0 {
                 return Ok(None);
             }
@@ -128,9 +117,9 @@ pub fn hinting() -> Outcome {
             for _ in 0..ROUNDS {
                 idle.round(&dev, &proc, all, vec_len, |_| false)?;
             }
-            let before = vmstat("numa_hint_faults")?;
+            let before = vmstat("numa_hint_faults");
             touch(start, end);
-            let faults = vmstat("numa_hint_faults")? - before;
+            let faults = vmstat("numa_hint_faults") - before;
             if faults > 0 {
                 idle.saw = idle.scans;
             }
@@ -154,7 +143,7 @@ pub fn hinting() -> Outcome {
     let Some((idle, busy, faults)) = reached else {
         skip!("numa_pte_updates never rose in 20 s of NUMA balancing");
     };
-    let last = counters()?;
+    let last = counters();
     let deltas: Vec<String> = COUNTERS
         .iter()
         .zip(first.iter().zip(&last))

@@ -9,11 +9,11 @@
 //! merged is read from `/proc/kpageflags` (`KPF_KSM`). The tunables get
 //! their old values back.
 
-use pagemap_scan_selftests::knob::{read_u64, wait_for, Knobs};
+use pagemap_scan_selftests::knob::{number, wait_for, Knob};
 use pagemap_scan_selftests::layout::{Area, Kind, HUGE_PAGES};
 use pagemap_scan_selftests::mem::PAGE;
 use pagemap_scan_selftests::scanner::{arg, both, kernel_abi, Scanner};
-use pagemap_scan_selftests::tap::Outcome;
+use pagemap_scan_selftests::tap::{Failure, Outcome};
 use pagemap_scan_selftests::uapi::*;
 use pagemap_scan_selftests::uffd::Uffd;
 use pagemap_scan_selftests::{ensure, skip};
@@ -39,16 +39,16 @@ fn path(name: &str) -> String {
 }
 
 /// ksmd as fast as it goes; zero-filled pages merged into the zero page
-/// or not.
-fn ksmd(knobs: &mut Knobs, zero_pages: bool) -> Outcome {
+/// or not. The old values come back on drop, `run` first.
+fn ksmd(zero_pages: bool) -> Result<[Knob; 4], Failure> {
     if !std::path::Path::new(KSM).exists() {
         skip!("no {KSM} (CONFIG_KSM off)");
     }
-    knobs.set(&path("use_zero_pages"), if zero_pages { "1" } else { "0" })?;
-    knobs.set(&path("pages_to_scan"), "10000")?;
-    knobs.set(&path("sleep_millisecs"), "0")?;
-    knobs.set(&path("run"), "1")?;
-    Ok(())
+    let zero = Knob::set(path("use_zero_pages"), if zero_pages { "1" } else { "0" })?;
+    let pages = Knob::set(path("pages_to_scan"), "10000")?;
+    let sleep = Knob::set(path("sleep_millisecs"), "0")?;
+    let run = Knob::set(path("run"), "1")?;
+    Ok([run, sleep, pages, zero])
 }
 
 /// Fills page `i` of `area` with `byte`.
@@ -59,10 +59,7 @@ fn fill(area: &Area, i: usize, byte: u8) {
 
 /// The area, filled, registered for uffd-wp and write-protected, then made
 /// mergeable; returned once ksmd made two full scans since and `merged()`.
-fn merged(
-    uffd: &Uffd,
-    merged: impl Fn() -> Result<bool, String>,
-) -> Result<Area, pagemap_scan_selftests::tap::Failure> {
+fn merged(uffd: &Uffd, merged: impl Fn() -> Result<bool, String>) -> Result<Area, Failure> {
     let mut area = Area::new(PAGES)?;
     area.place(0, Kind::Anon, ZEROS.1)?;
     area.place(THP.0, Kind::Thp, THP.1 - THP.0)?;
@@ -78,16 +75,13 @@ fn merged(
     let proc = Scanner::proc()?;
     let (r, _) = proc.regions(write_protect(&area), PAGES + 1);
     ensure!(r.ret.is_ok(), "GET+WP by C before merging: {r:?}");
-    let scans = read_u64(&path("full_scans"))?;
+    let scans = number(path("full_scans"))?;
     let t0 = std::time::Instant::now();
     area.advise(0, PAGES, libc::MADV_MERGEABLE)?;
     let done = wait_for(Duration::from_secs(20), || {
-        Ok((read_u64(&path("full_scans"))? >= scans + 2 && merged()?).then_some(()))
+        Ok((number(path("full_scans"))? >= scans + 2 && merged()?).then_some(()))
     })?;
-    let (now, sharing) = (
-        read_u64(&path("full_scans"))?,
-        read_u64(&path("pages_sharing"))?,
-    );
+    let (now, sharing) = (number(path("full_scans"))?, number(path("pages_sharing"))?);
     ensure!(
         done.is_some(),
         "ksmd did not merge in 20 s: full_scans {now} (from {scans}), pages_sharing {sharing}"
@@ -178,10 +172,9 @@ fn cow(area: &Area, s: &Scanner, i: usize) -> Outcome {
 
 /// Pages of equal content merged; the THP of them split and merged.
 pub fn merged_pages() -> Outcome {
-    let mut knobs = Knobs::default();
-    ksmd(&mut knobs, false)?;
+    let _ksmd = ksmd(false)?;
     let uffd = Uffd::wp_async()?;
-    let area = merged(&uffd, || Ok(read_u64(&path("pages_sharing"))? > 0))?;
+    let area = merged(&uffd, || Ok(number(path("pages_sharing"))? > 0))?;
     let (same, thp, unique) = (
         ksm_pages(&area, SAME_4K)?,
         ksm_pages(&area, THP)?,
@@ -228,14 +221,13 @@ pub fn merged_pages() -> Outcome {
 
 /// Zero-filled pages merged into the zero page (`use_zero_pages`).
 pub fn zero_pages() -> Outcome {
-    let mut knobs = Knobs::default();
-    ksmd(&mut knobs, true)?;
+    let _ksmd = ksmd(true)?;
     let counter = path("ksm_zero_pages");
     if !std::path::Path::new(&counter).exists() {
         skip!("no {counter}");
     }
     let uffd = Uffd::wp_async()?;
-    let area = merged(&uffd, || Ok(read_u64(&counter)? > 0))?;
+    let area = merged(&uffd, || Ok(number(&counter)? > 0))?;
     let regions = compare("merged", &area)?;
     let zero: Vec<usize> = (ZEROS.0..ZEROS.1)
         .filter(|&i| categories(&area, &regions, i).unwrap_or(0) & PAGE_IS_PFNZERO != 0)
@@ -245,7 +237,7 @@ pub fn zero_pages() -> Outcome {
         zero.len(),
         ZEROS.1 - ZEROS.0,
         categories(&area, &regions, ZEROS.0).unwrap_or(0),
-        read_u64(&counter)?
+        number(&counter)?
     );
     ensure!(
         !zero.is_empty(),
