@@ -7,6 +7,7 @@ pub mod churn;
 pub mod knob;
 pub mod layout;
 pub mod mem;
+pub mod numa;
 pub mod rng;
 pub mod scanner;
 pub mod tap;

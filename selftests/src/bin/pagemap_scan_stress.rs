@@ -16,6 +16,7 @@
 
 use pagemap_scan_selftests::cgroup::Cgroup;
 use pagemap_scan_selftests::knob::{self, Knob};
+use pagemap_scan_selftests::numa;
 use pagemap_scan_selftests::rng::{self, Rng};
 use pagemap_scan_selftests::scanner::{arg, Scanner};
 use pagemap_scan_selftests::tap::Failure;
@@ -30,8 +31,6 @@ const SLOTS: u64 = 32;
 const PAGE: u64 = 4096;
 const MADV_GUARD_INSTALL: i32 = 102;
 const MADV_GUARD_REMOVE: i32 = 103;
-const MPOL_BIND: i32 = 2;
-const MPOL_MF_MOVE: u32 = 1 << 1;
 
 /// The reserved area the threads fight over.
 struct Area {
@@ -172,32 +171,14 @@ fn mutate(area: &Area, uffd: &Uffd, machine: &Machine, r: &mut Rng) -> (usize, b
             12 => {
                 let node = r.pick(&machine.nodes) as i32;
                 let n = 1 + r.below(64) as usize;
-                let pages: Vec<_> = (0..n)
-                    .map(|i| addr.wrapping_add(i * PAGE as usize))
+                let pages: Vec<u64> = (0..n)
+                    .map(|i| addr as u64 + (i * PAGE as usize) as u64)
                     .collect();
-                let nodes = vec![node; n];
-                let mut status = vec![0i32; n];
-                libc::syscall(
-                    libc::SYS_move_pages,
-                    0,
-                    n as u64,
-                    pages.as_ptr(),
-                    nodes.as_ptr(),
-                    status.as_mut_ptr(),
-                    MPOL_MF_MOVE,
-                ) >= 0
+                numa::move_pages(&pages, Some(&vec![node; n])).is_ok()
             }
             13 => {
-                let mask: u64 = 1 << r.pick(&machine.nodes);
-                libc::syscall(
-                    libc::SYS_mbind,
-                    addr,
-                    len as u64,
-                    MPOL_BIND,
-                    &mask as *const u64,
-                    64u64,
-                    MPOL_MF_MOVE,
-                ) == 0
+                let node = r.pick(&machine.nodes) as i32;
+                numa::mbind(addr as u64, addr as u64 + len as u64, node).is_ok()
             }
             14 => {
                 let advice = r.pick(&[libc::MADV_MERGEABLE, libc::MADV_UNMERGEABLE]);

@@ -8,10 +8,10 @@
 //! keeps moving them ([`Tally`]); GET+WP runs during the moves too. A kernel
 //! without two nodes (6.12's test kernel has no CONFIG_NUMA) skips.
 
-use nix::errno::Errno;
 use pagemap_scan_selftests::churn::Tally;
 use pagemap_scan_selftests::layout::{Area, Kind, HUGE_PAGES};
 use pagemap_scan_selftests::mem::PAGE;
+use pagemap_scan_selftests::numa::{mbind, move_pages};
 use pagemap_scan_selftests::rng::{self, Rng};
 use pagemap_scan_selftests::scanner::{arg, both, kernel_abi, Scanner};
 use pagemap_scan_selftests::tap::Outcome;
@@ -20,9 +20,6 @@ use pagemap_scan_selftests::uffd::{Uffd, FEATURE_WP_HUGETLBFS_SHMEM};
 use pagemap_scan_selftests::{ensure, skip};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-const MPOL_BIND: i64 = 2;
-const MPOL_MF_MOVE: i64 = 1 << 1;
 
 /// The parts of the test's area: name, kind, first page, pages. The THP
 /// comes first, at the area's 1 GiB alignment.
@@ -57,51 +54,6 @@ pub fn populated() -> Result<Area, String> {
         area.write(first, pages)?;
     }
     Ok(area)
-}
-
-/// `move_pages(2)` of this process's pages `addrs`: to `nodes[i]` each, or
-/// with `None` where each is. The status of each: its node or -errno.
-fn move_pages(addrs: &[u64], nodes: Option<&[i32]>) -> Result<Vec<i32>, String> {
-    assert!(nodes.is_none_or(|n| n.len() == addrs.len()));
-    let mut status = vec![i32::MIN; addrs.len()];
-    let nodes = nodes.map_or(std::ptr::null(), <[i32]>::as_ptr);
-    // SAFETY: `addrs`, `nodes` (unless null) and `status` have `addrs.len()`
-    // entries; the kernel reads the first two and writes the third.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_move_pages,
-            0,
-            addrs.len(),
-            addrs.as_ptr(),
-            nodes,
-            status.as_mut_ptr(),
-            MPOL_MF_MOVE,
-        )
-    };
-    Errno::result(r).map_err(|e| format!("move_pages: {e}"))?;
-    Ok(status)
-}
-
-/// `mbind(MPOL_BIND, node, MPOL_MF_MOVE)` of `[start, end)`: the policy, and
-/// the pages already there moved to `node`.
-fn mbind(start: u64, end: u64, node: i32) -> Result<(), String> {
-    let mask: u64 = 1 << node;
-    // SAFETY: a policy for a range of our own; the kernel reads one word of
-    // node mask (maxnode 64).
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mbind,
-            start,
-            end - start,
-            MPOL_BIND,
-            &mask as *const u64,
-            64u64,
-            MPOL_MF_MOVE,
-        )
-    };
-    Errno::result(r)
-        .map(drop)
-        .map_err(|e| format!("mbind to node {node}: {e}"))
 }
 
 /// The address of every page of `[start, end)`.
