@@ -18,7 +18,7 @@ use pagemap_scan_selftests::tap::Outcome;
 use pagemap_scan_selftests::uapi::*;
 use pagemap_scan_selftests::uffd::{Uffd, FEATURE_WP_HUGETLBFS_SHMEM};
 use pagemap_scan_selftests::{ensure, skip};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The parts of the test's area: name, kind, first page, pages. The THP
@@ -31,9 +31,11 @@ const PARTS: [(&str, Kind, usize, usize); 3] = [
 /// Pages of the area.
 const PAGES: usize = HUGE_PAGES + 128;
 
-/// How long the churn rounds go on at most (they stop earlier once every
-/// part has been seen migrating often enough).
-const CHURN: Duration = Duration::from_secs(8);
+/// How long the churn rounds go on at most: they stop earlier once every
+/// part has been seen migrating often enough and [`MOVES`] moves are done.
+const CHURN: Duration = Duration::from_secs(30);
+/// Moves of every page the churn tests wait for.
+const MOVES: u64 = 2;
 
 /// Skips unless NUMA nodes 0 and 1 are online.
 pub fn require_two_nodes() -> Outcome {
@@ -62,20 +64,20 @@ fn addresses(start: u64, end: u64) -> Vec<u64> {
 }
 
 /// Moves every page of `[start, end)` to node 1, then 0, and so on, until
-/// `stop`: two moves by `move_pages`, two by `mbind`. Returns the moves made.
-fn mover(start: u64, end: u64, stop: &AtomicBool) -> Result<u64, String> {
+/// `stop`: two moves by `move_pages`, two by `mbind`; counts them in `moves`.
+fn mover(start: u64, end: u64, stop: &AtomicBool, moves: &AtomicU64) -> Result<(), String> {
     let addrs = addresses(start, end);
-    let mut moves = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        let node = (moves % 2) as i32 ^ 1;
-        if (moves / 2).is_multiple_of(2) {
+        let done = moves.load(Ordering::Relaxed);
+        let node = (done % 2) as i32 ^ 1;
+        if (done / 2).is_multiple_of(2) {
             move_pages(&addrs, Some(&vec![node; addrs.len()]))?;
         } else {
             mbind(start, end, node)?;
         }
-        moves += 1;
+        moves.fetch_add(1, Ordering::Relaxed);
     }
-    Ok(moves)
+    Ok(())
 }
 
 /// What C reports for a page it reports as `c` while the page migrates:
@@ -188,11 +190,14 @@ pub fn churn() -> Outcome {
     let stop = AtomicBool::new(false);
     let (start, end) = (area.base(), area.end());
     let mut tallies = [Tally::default(); PARTS.len()];
-    let (rounds, moves) = std::thread::scope(|s| -> Result<_, String> {
-        let moving = s.spawn(|| mover(start, end, &stop));
+    let moves = AtomicU64::new(0);
+    let rounds = std::thread::scope(|s| -> Result<_, String> {
+        let moving = s.spawn(|| mover(start, end, &stop, &moves));
         let deadline = Instant::now() + CHURN;
         let mut rounds = Ok(());
-        while Instant::now() < deadline && !tallies.iter().all(|t| t.saw >= 20) {
+        let enough =
+            |t: &[Tally]| t.iter().all(|t| t.saw >= 20) && moves.load(Ordering::Relaxed) >= MOVES;
+        while Instant::now() < deadline && !enough(&tallies) {
             rounds = PARTS.iter().zip(&mut tallies).try_for_each(|(part, t)| {
                 let (_, kind, first, pages) = *part;
                 let a = get(&area, first, pages);
@@ -209,16 +214,17 @@ pub fn churn() -> Outcome {
         }
         // Stop the mover whatever happened, or the scope would wait forever.
         stop.store(true, Ordering::Relaxed);
-        let moves = moving.join().expect("the mover panicked")?;
-        Ok((rounds, moves))
+        moving.join().expect("the mover panicked")?;
+        Ok(rounds)
     })?;
+    let moves = moves.into_inner();
     for ((name, kind, ..), t) in PARTS.iter().zip(&tallies) {
         let entry = if *kind == Kind::Thp { "pmd" } else { "pte" };
         t.report(&format!("migration: {name} ({entry} migration entries)"));
     }
     println!("# migration: {moves} moves of every page");
     rounds?;
-    ensure!(moves >= 2, "only {moves} moves were made");
+    ensure!(moves >= MOVES, "only {moves} moves were made in {CHURN:?}");
     let never: Vec<_> = PARTS
         .iter()
         .zip(&tallies)
@@ -278,11 +284,13 @@ pub fn write_protect_while_moving() -> Outcome {
         );
         Ok(())
     };
-    let (rounds, moves) = std::thread::scope(|s| -> Result<_, String> {
-        let moving = s.spawn(|| mover(start, end, &stop));
+    let moves = AtomicU64::new(0);
+    let rounds = std::thread::scope(|s| -> Result<_, String> {
+        let moving = s.spawn(|| mover(start, end, &stop, &moves));
         let deadline = Instant::now() + CHURN;
         let mut rounds = Ok(());
-        while Instant::now() < deadline && tally.saw < 20 && !moving.is_finished() {
+        let enough = |t: &Tally| t.saw >= 20 && moves.load(Ordering::Relaxed) >= MOVES;
+        while Instant::now() < deadline && !enough(&tally) && !moving.is_finished() {
             rounds = round(&mut tally, &mut rng);
             if rounds.is_err() {
                 break;
@@ -290,13 +298,14 @@ pub fn write_protect_while_moving() -> Outcome {
         }
         // Stop the mover whatever happened, or the scope would wait forever.
         stop.store(true, Ordering::Relaxed);
-        let moves = moving.join().expect("the mover panicked")?;
-        Ok((rounds, moves))
+        moving.join().expect("the mover panicked")?;
+        Ok(rounds)
     })?;
+    let moves = moves.into_inner();
     tally.report("migration: GET+WP in uffd-wp");
     println!("# migration: {moves} moves of every page under GET+WP");
     rounds?;
-    ensure!(moves >= 2, "only {moves} moves were made");
+    ensure!(moves >= MOVES, "only {moves} moves were made in {CHURN:?}");
     settled_write_protect(&area, &dev, &proc)
 }
 
