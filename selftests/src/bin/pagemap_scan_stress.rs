@@ -120,10 +120,9 @@ fn mutate(area: &Area, uffd: &Uffd, machine: &Machine, r: &mut Rng) -> (usize, b
     let len = (SLOT >> r.below(4)) as usize;
     let rw = libc::PROT_READ | libc::PROT_WRITE;
     let fixed = libc::MAP_FIXED | libc::MAP_NORESERVE;
-    // SAFETY: these calls only change mappings inside the area, which the
-    // program never dereferences: pages are populated by the kernel
-    // (MADV_POPULATE_WRITE), which fails cleanly if a racing thread unmapped
-    // them or a page is poisoned.
+    // SAFETY: only mappings inside the area change, which the program never
+    // dereferences: the kernel populates pages (MADV_POPULATE_WRITE), failing
+    // cleanly where a racing thread unmapped them or a page is poisoned.
     let ok = unsafe {
         match which {
             0 => {
