@@ -58,6 +58,38 @@ pub fn populated() -> Result<Area, String> {
     Ok(area)
 }
 
+/// Runs `round` again and again while another thread moves the pages of
+/// `[start, end)` back and forth ([`mover`]), until `round` says it has seen
+/// enough and [`MOVES`] moves are done, a round fails, or [`CHURN`] has
+/// passed. Returns the rounds' outcome and the moves made.
+fn while_moving<E>(
+    start: u64,
+    end: u64,
+    mut round: impl FnMut() -> Result<bool, E>,
+) -> Result<(Result<(), E>, u64), String> {
+    let (stop, moves) = (AtomicBool::new(false), AtomicU64::new(0));
+    let rounds = std::thread::scope(|s| -> Result<_, String> {
+        let moving = s.spawn(|| mover(start, end, &stop, &moves));
+        let deadline = Instant::now() + CHURN;
+        let mut rounds = Ok(());
+        while Instant::now() < deadline && !moving.is_finished() {
+            match round() {
+                Err(e) => {
+                    rounds = Err(e);
+                    break;
+                }
+                Ok(seen) if seen && moves.load(Ordering::Relaxed) >= MOVES => break,
+                Ok(_) => {}
+            }
+        }
+        // Stop the mover whatever happened, or the scope would wait forever.
+        stop.store(true, Ordering::Relaxed);
+        moving.join().expect("the mover panicked")?;
+        Ok(rounds)
+    })?;
+    Ok((rounds, moves.into_inner()))
+}
+
 /// The address of every page of `[start, end)`.
 fn addresses(start: u64, end: u64) -> Vec<u64> {
     (start..end).step_by(PAGE).collect()
@@ -187,37 +219,21 @@ pub fn churn() -> Outcome {
     require_two_nodes()?;
     let area = populated()?;
     let (dev, proc) = Scanner::pair()?;
-    let stop = AtomicBool::new(false);
     let (start, end) = (area.base(), area.end());
     let mut tallies = [Tally::default(); PARTS.len()];
-    let moves = AtomicU64::new(0);
-    let rounds = std::thread::scope(|s| -> Result<_, String> {
-        let moving = s.spawn(|| mover(start, end, &stop, &moves));
-        let deadline = Instant::now() + CHURN;
-        let mut rounds = Ok(());
-        let enough =
-            |t: &[Tally]| t.iter().all(|t| t.saw >= 20) && moves.load(Ordering::Relaxed) >= MOVES;
-        while Instant::now() < deadline && !enough(&tallies) {
-            rounds = PARTS.iter().zip(&mut tallies).try_for_each(|(part, t)| {
-                let (_, kind, first, pages) = *part;
-                let a = get(&area, first, pages);
-                let saw = if kind == Kind::Thp {
-                    swapped_huge
-                } else {
-                    swapped
-                };
-                t.round_passing(&dev, &proc, a, pages + 1, saw, migrating)
-            });
-            if rounds.is_err() || moving.is_finished() {
-                break;
-            }
-        }
-        // Stop the mover whatever happened, or the scope would wait forever.
-        stop.store(true, Ordering::Relaxed);
-        moving.join().expect("the mover panicked")?;
-        Ok(rounds)
+    let (rounds, moves) = while_moving(start, end, || {
+        PARTS.iter().zip(&mut tallies).try_for_each(|(part, t)| {
+            let (_, kind, first, pages) = *part;
+            let a = get(&area, first, pages);
+            let saw = if kind == Kind::Thp {
+                swapped_huge
+            } else {
+                swapped
+            };
+            t.round_passing(&dev, &proc, a, pages + 1, saw, migrating)
+        })?;
+        Ok::<_, String>(tallies.iter().all(|t| t.saw >= 20))
     })?;
-    let moves = moves.into_inner();
     for ((name, kind, ..), t) in PARTS.iter().zip(&tallies) {
         let entry = if *kind == Kind::Thp { "pmd" } else { "pte" };
         t.report(&format!("migration: {name} ({entry} migration entries)"));
@@ -257,7 +273,6 @@ pub fn write_protect_while_moving() -> Outcome {
     let (dev, proc) = Scanner::pair()?;
     let (r, _) = proc.regions(write_protect(&area), PAGES + 1);
     ensure!(r.ret.is_ok(), "first GET+WP by C: {r:?}");
-    let stop = AtomicBool::new(false);
     let mut tally = Tally::default();
     let mut rng = Rng::new(rng::seed(0x6e75_6d61));
     let round = |tally: &mut Tally, rng: &mut Rng| -> Outcome {
@@ -284,24 +299,10 @@ pub fn write_protect_while_moving() -> Outcome {
         );
         Ok(())
     };
-    let moves = AtomicU64::new(0);
-    let rounds = std::thread::scope(|s| -> Result<_, String> {
-        let moving = s.spawn(|| mover(start, end, &stop, &moves));
-        let deadline = Instant::now() + CHURN;
-        let mut rounds = Ok(());
-        let enough = |t: &Tally| t.saw >= 20 && moves.load(Ordering::Relaxed) >= MOVES;
-        while Instant::now() < deadline && !enough(&tally) && !moving.is_finished() {
-            rounds = round(&mut tally, &mut rng);
-            if rounds.is_err() {
-                break;
-            }
-        }
-        // Stop the mover whatever happened, or the scope would wait forever.
-        stop.store(true, Ordering::Relaxed);
-        moving.join().expect("the mover panicked")?;
-        Ok(rounds)
+    let (rounds, moves) = while_moving(start, end, || {
+        round(&mut tally, &mut rng)?;
+        Ok::<_, pagemap_scan_selftests::tap::Failure>(tally.saw >= 20)
     })?;
-    let moves = moves.into_inner();
     tally.report("migration: GET+WP in uffd-wp");
     println!("# migration: {moves} moves of every page under GET+WP");
     rounds?;
