@@ -193,45 +193,41 @@ pub enum DecodeTier {
     FullAnon = bit(FACTS_H, "PMS_DECODE_FULL_ANON"),
 }
 
-/// The `k`th of the four little-endian words of `bytes`.
-fn word(bytes: &[u8; 32], k: usize) -> u64 {
-    let b = &bytes[k * 8..];
-    u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+/// A run of ptes with equal facts as the C side hands it over (`facts.h`):
+/// the facts plus `(length - 1) * RUN_LEN`.
+pub const RUN_LEN: u16 = bit(FACTS_H, "PMS_RUN_LEN") as u16;
+/// The longest run a `u16` holds.
+pub const MAX_RUN: usize = (u16::MAX as usize + 1) / RUN_LEN as usize;
+/// Runs handed over at most in one call.
+pub const RUNS: usize = bit(FACTS_H, "PMS_RUNS") as usize;
+/// The flag of the call that hands over a page table's last runs.
+const RUNS_LAST: u32 = bit(FACTS_H, "PMS_RUNS_LAST");
+
+// Every fact fits below the length, and a count of runs below the flag.
+const _: () = assert!(
+    (Facts::PRESENT
+        | Facts::SWAP
+        | Facts::UFFD
+        | Facts::SOFT_DIRTY
+        | Facts::ZERO
+        | Facts::FILE
+        | Facts::GUARD)
+        < RUN_LEN as u8
+);
+const _: () = assert!(RUNS < RUNS_LAST as usize);
+
+/// The facts and length of a run (`facts.h`).
+pub fn run(packed: u16) -> (Facts, usize) {
+    (
+        Facts((packed % RUN_LEN) as u8),
+        (packed / RUN_LEN) as usize + 1,
+    )
 }
 
-/// Splits the facts of consecutive entries into runs of equal facts, as
-/// `(facts, length)`. Equal facts have equal categories, so a scan matches
-/// and reports a run at once; long runs (a dense page table is one) are
-/// compared 32 entries at a time, then eight.
-pub fn runs(facts: &[u8]) -> impl Iterator<Item = (Facts, usize)> + '_ {
-    let mut i = 0;
-    core::iter::from_fn(move || {
-        let first = *facts.get(i)?;
-        let start = i;
-        i += 1;
-        let eight = u64::from_le_bytes([first; 8]);
-        // Four words a step while all are equal (most of a dense table)...
-        while let Some(next) = facts[i..].first_chunk::<32>() {
-            if (0..4).any(|k| word(next, k) != eight) {
-                break;
-            }
-            i += 32;
-        }
-        // ...then word by word.
-        while let Some(next) = facts[i..].first_chunk::<8>() {
-            let differ = u64::from_le_bytes(*next) ^ eight;
-            if differ != 0 {
-                // Little-endian: the lowest differing byte is the first.
-                i += (differ.trailing_zeros() / 8) as usize;
-                return Some((Facts(first), i - start));
-            }
-            i += 8;
-        }
-        while facts.get(i) == Some(&first) {
-            i += 1;
-        }
-        Some((Facts(first), i - start))
-    })
+/// How many runs a call hands over (`n`, its argument), and whether they
+/// are the page table's last.
+pub fn handed(n: u32) -> (usize, bool) {
+    ((n & !RUNS_LAST) as usize, n & RUNS_LAST != 0)
 }
 
 /// Categories of an unpopulated range with no page table under it. In a
@@ -282,31 +278,17 @@ impl Matcher {
 mod tests {
     use super::*;
 
+    /// Every run the C side can hand over reads back as it was written.
     #[test]
-    fn runs_split_where_facts_change() {
-        let naive = |facts: &[u8]| -> Vec<(Facts, usize)> {
-            facts
-                .chunk_by(|a, b| a == b)
-                .map(|r| (Facts(r[0]), r.len()))
-                .collect()
-        };
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        for len in [0, 1, 7, 8, 9, 15, 16, 17, 511, 512] {
-            for density in [1, 3, 50, 1000] {
-                let facts: Vec<u8> = (0..len)
-                    .scan(0u8, |f, _| {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 7;
-                        seed ^= seed << 17;
-                        if seed.is_multiple_of(density) {
-                            *f = (seed >> 32) as u8 % 4;
-                        }
-                        Some(*f)
-                    })
-                    .collect();
-                assert_eq!(runs(&facts).collect::<Vec<_>>(), naive(&facts), "{facts:?}");
+    fn runs_read_back() {
+        let pack = |facts: u8, len: usize| facts as u16 + (len - 1) as u16 * RUN_LEN;
+        for facts in 0..RUN_LEN as u8 {
+            for len in [1, 2, 7, 8, 9, 255, 256, 511, 512] {
+                assert_eq!(run(pack(facts, len)), (Facts(facts), len));
             }
         }
+        assert_eq!(handed(RUNS as u32), (RUNS, false));
+        assert_eq!(handed(1 | RUNS_LAST), (1, true));
     }
 
     use crate::abi::{V6_12, V7_3};

@@ -49,4 +49,15 @@
  */
 #define PMS_WALK_SPLIT		(1 << 0)
 
+/*
+ * How pms_pte_entry() hands a page table's ptes to pms_walk_ptes(): as runs
+ * of equal facts, a u16 each, the facts (PMS_F_*, below PMS_RUN_LEN) plus
+ * (length - 1) * PMS_RUN_LEN; up to PMS_RUNS runs a call, their count in
+ * the low bits of its last argument, with PMS_RUNS_LAST when the call
+ * hands over the table's last run. A dense table is one run, one call.
+ */
+#define PMS_RUN_LEN		(1 << 7)
+#define PMS_RUNS		(1 << 4)
+#define PMS_RUNS_LAST		(1 << 8)
+
 #endif

@@ -411,43 +411,130 @@ static __always_inline u8 pms_pte_lean_facts(pte_t pte)
 	return PMS_F_SWAP | (pte_swp_uffd_any(pte) ? PMS_F_UFFD : 0);
 }
 
-/* Whether the three ptes from @ptep are all zero (empty). */
-static __always_inline bool pms_ptes_zero3(pte_t *ptep)
+/* A walk's private state (walk->private): see the walk, below. */
+struct pms_walk {
+	void *scan;		/* the Rust side's state (struct Scan) */
+	u8 want;		/* the facts to decode */
+	unsigned int tier;	/* how to decode ptes (PMS_DECODE_*), set per VMA */
+	bool wp;		/* write-protecting: lazy MMU mode, hugetlb locks */
+};
+
+/* Whether the seven ptes from @ptep are all zero (empty). */
+static __always_inline bool pms_ptes_zero7(pte_t *ptep)
 {
 	return !(native_pte_val(ptep_get(ptep)) | native_pte_val(ptep_get(ptep + 1)) |
-		 native_pte_val(ptep_get(ptep + 2)));
+		 native_pte_val(ptep_get(ptep + 2)) | native_pte_val(ptep_get(ptep + 3)) |
+		 native_pte_val(ptep_get(ptep + 4)) | native_pte_val(ptep_get(ptep + 5)) |
+		 native_pte_val(ptep_get(ptep + 6)));
+}
+
+/*
+ * A page table's runs of equal facts, handed to Rust (pms_walk_ptes())
+ * PMS_RUNS at a time: a small buffer on the stack, where one byte a pte
+ * would take PTRS_PER_PTE.
+ */
+struct pms_runs {
+	unsigned int n;		/* closed runs in @run */
+	unsigned int first;	/* the index of run[0]'s first pte */
+	unsigned int next;	/* the index of the open run's first pte */
+	u16 run[PMS_RUNS];
+};
+
+/*
+ * Hands the closed runs over (@last: the table's last, PMS_RUNS_LAST);
+ * Rust's answer: 0 to go on, else the walk stops there (the output is full,
+ * or an error).
+ */
+static __always_inline int pms_runs_hand(struct pms_walk *w, struct vm_area_struct *vma,
+					 pte_t *ptep, unsigned long addr, struct pms_runs *r,
+					 unsigned int last)
+{
+	unsigned int first = r->first;
+
+	r->first = r->next;
+	return pms_walk_ptes(w->scan, vma, ptep + first, addr + first * PAGE_SIZE, r->run,
+			     r->n | last);
 }
 
 /*
  * The decoders above are __always_inline: gcc (Debian's kernels) otherwise
  * makes each one a call, once per pte.
  *
- * Decodes ptes [i, n) with @decode(pte, index), four a loop iteration: in a
- * dense scan the loop's own compare and branch are a fifth of the work per
- * pte. With @skip_empty, four all-zero entries (a sparse table) are four
- * empty ones, which have no facts whatever is asked: tested as a group when
- * the first is not present (a test the decoder repeats: gcc merges the two,
- * so a dense table pays nothing, clang tests the zero first and a dense
- * table pays two instructions every four entries).
+ * Decodes ptes [i, n) with @decode(pte, index) into runs of equal facts.
+ * The open run's facts are @same, one copy a byte, and it is @len ptes long
+ * so far. Eight ptes a loop iteration are decoded into a byte each and
+ * compared with @same as one word: in a dense table that and the loop's own
+ * compare and branch are all a pte costs beyond its decoding. A word that
+ * differs closes runs where its bytes change (PMS_RUNS_WORD; a closed run
+ * that fills the buffer has it handed to Rust, which may stop the walk).
+ * With @skip_empty, eight all-zero entries (a sparse table) are eight empty
+ * ones, which have no facts whatever is asked: tested as a group when the
+ * first is not present (a test the decoder repeats: gcc merges the two, so
+ * a dense table pays nothing; clang tests the zero first and a dense table
+ * pays two instructions every eight entries, which is why the uffd-bit loop,
+ * where an empty pte is as cheap to decode as to skip, does not do it).
  */
+#define PMS_CLOSE_RUN()								\
+	do {									\
+		if (len) {							\
+			r.run[r.n++] = (same & 0xff) + (len - 1) * PMS_RUN_LEN;	\
+			r.next += len;						\
+			if (r.n == PMS_RUNS) {					\
+				ret = pms_runs_hand(w, vma, ptep, addr, &r, 0);	\
+				r.n = 0;					\
+				if (ret)					\
+					return ret;				\
+			}							\
+		}								\
+	} while (0)
+/* The facts of @nb ptes (at most eight), a byte each from the lowest, in @word. */
+#define PMS_RUNS_WORD(word, nb)							\
+	do {									\
+		u64 w_ = (word), mask_ = (nb) == 8 ? ~0ULL : (1ULL << (8 * (nb))) - 1; \
+		unsigned int left_ = (nb);					\
+		u64 diff_;							\
+										\
+		while ((diff_ = (w_ ^ same) & mask_)) {				\
+			unsigned int k_ = __ffs64(diff_) / 8;			\
+										\
+			len += k_;						\
+			PMS_CLOSE_RUN();					\
+			w_ >>= 8 * k_;						\
+			mask_ >>= 8 * k_;					\
+			left_ -= k_;						\
+			same = (w_ & 0xff) * 0x0101010101010101ULL;		\
+			len = 0;						\
+		}								\
+		len += left_;							\
+	} while (0)
 #define PMS_DECODE_PTES(decode, skip_empty)					\
 	do {									\
-		for (; i + 4 <= n; i += 4) {					\
+		for (; i + 8 <= n; i += 8) {					\
 			pte_t first = ptep_get(ptep + i);			\
+			union { u8 b[8]; u64 w; } oct;				\
 										\
 			if ((skip_empty) && !pte_present(first) &&		\
 			    !native_pte_val(first) &&				\
-			    pms_ptes_zero3(ptep + i + 1)) {			\
-				memset(facts + i, 0, 4);			\
+			    pms_ptes_zero7(ptep + i + 1)) {			\
+				oct.w = 0;					\
+			} else {						\
+				oct.b[0] = decode(first, i);			\
+				oct.b[1] = decode(ptep_get(ptep + i + 1), i + 1); \
+				oct.b[2] = decode(ptep_get(ptep + i + 2), i + 2); \
+				oct.b[3] = decode(ptep_get(ptep + i + 3), i + 3); \
+				oct.b[4] = decode(ptep_get(ptep + i + 4), i + 4); \
+				oct.b[5] = decode(ptep_get(ptep + i + 5), i + 5); \
+				oct.b[6] = decode(ptep_get(ptep + i + 6), i + 6); \
+				oct.b[7] = decode(ptep_get(ptep + i + 7), i + 7); \
+			}							\
+			if (oct.w == same) {					\
+				len += 8;					\
 				continue;					\
 			}							\
-			facts[i] = decode(first, i);				\
-			facts[i + 1] = decode(ptep_get(ptep + i + 1), i + 1);	\
-			facts[i + 2] = decode(ptep_get(ptep + i + 2), i + 2);	\
-			facts[i + 3] = decode(ptep_get(ptep + i + 3), i + 3);	\
+			PMS_RUNS_WORD(oct.w, 8);				\
 		}								\
 		for (; i < n; i++)						\
-			facts[i] = decode(ptep_get(ptep + i), i);		\
+			PMS_RUNS_WORD(decode(ptep_get(ptep + i), i), 1);	\
 	} while (0)
 #define PMS_UFFD(pte, j)	pms_pte_uffd_facts(pte)
 #define PMS_KIND(pte, j)	pms_pte_lean_facts(pte)
@@ -456,17 +543,25 @@ static __always_inline bool pms_ptes_zero3(pte_t *ptep)
 
 /*
  * Decodes @n ptes from @ptep (mapped and locked) for addresses from @addr
- * with the loop @tier (a PMS_DECODE_* that Rust chose, Facts::decode_tier()):
- * the uffd bit alone (a GET of written pages), the kind of entry too, or the
- * @want facts (Facts::needed_for()).
+ * with the loop @w->tier (a PMS_DECODE_* that Rust chose,
+ * Facts::decode_tier()): the uffd bit alone (a GET of written pages), the
+ * kind of entry too, or the @w->want facts (Facts::needed_for()); and hands
+ * the runs to Rust. Returns Rust's answer: 0, or why the walk stops.
  */
-static void pms_pte_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep,
-			  unsigned int n, u8 want, unsigned int tier, u8 *facts)
+static __always_inline int pms_pte_runs(struct pms_walk *w, struct vm_area_struct *vma,
+					unsigned long addr, pte_t *ptep, unsigned int n)
 {
-	unsigned int i = 0;
+	/* No open run yet: no byte of facts is 0xff. */
+	u64 same = ~0ULL;
+	unsigned int i = 0, len = 0;
+	struct pms_runs r;
+	u8 want = w->want;
+	int ret;
 
-	switch (tier) {
-	/* The uffd bit of an empty pte is as cheap to decode as to skip. */
+	r.n = 0;
+	r.first = 0;
+	r.next = 0;
+	switch (w->tier) {
 	case PMS_DECODE_UFFD:
 		PMS_DECODE_PTES(PMS_UFFD, false);
 		break;
@@ -479,6 +574,9 @@ static void pms_pte_facts(struct vm_area_struct *vma, unsigned long addr, pte_t 
 	default:
 		PMS_DECODE_PTES(PMS_FULL, true);
 	}
+	/* The open run is the last (n > 0); PMS_CLOSE_RUN left room for it. */
+	r.run[r.n++] = (same & 0xff) + (len - 1) * PMS_RUN_LEN;
+	return pms_runs_hand(w, vma, ptep, addr, &r, PMS_RUNS_LAST);
 }
 
 /*
@@ -676,15 +774,11 @@ long pms_uffd_wp_range(struct vm_area_struct *vma, unsigned long start, unsigned
  * facts, the walk's state and VMA to its callbacks (walk.rs), which decide
  * everything: what matches, what is reported and protected, the TLB
  * flushes. An entry is locked and unlocked by the same op, around one call
- * into Rust: each crossing between the languages is a call that C's own
+ * into Rust (a page table: one every PMS_RUNS runs of equal facts, one for a
+ * dense table): each crossing between the languages is a call that C's own
  * pagemap_scan_pmd_entry() does not make (Documentation/performance.rst).
+ * (struct pms_walk, the walk's private state, is above.)
  */
-struct pms_walk {
-	void *scan;		/* the Rust side's state (struct Scan) */
-	u8 want;		/* the facts to decode */
-	unsigned int tier;	/* how to decode ptes (PMS_DECODE_*), set per VMA */
-	bool wp;		/* write-protecting: lazy MMU mode, hugetlb locks */
-};
 
 static int pms_op_test_walk(unsigned long start, unsigned long end, struct mm_walk *walk)
 {
@@ -727,15 +821,13 @@ static __always_inline int pms_thp_entry(struct pms_walk *w, struct vm_area_stru
 }
 
 /*
- * The ptes under a pmd, decoded in one go. Out of line, as the facts would
- * otherwise weigh on every THP's call; left uninitialised (which
- * CONFIG_INIT_STACK_ALL_ZERO would not), as every entry the Rust side reads
- * is written first.
+ * The ptes under a pmd, decoded and handed over as runs of equal facts
+ * (pms_pte_runs()), under one lock and one lazy MMU section. Out of line, as
+ * the decode loops would otherwise weigh on every THP's call.
  */
 static noinline int pms_pte_entry(struct pms_walk *w, struct vm_area_struct *vma, pmd_t *pmd,
 				  unsigned long start, unsigned long end, struct mm_walk *walk)
 {
-	u8 facts[PTRS_PER_PTE] __uninitialized;
 	spinlock_t *ptl;
 	pte_t *pte;
 	int ret;
@@ -748,8 +840,7 @@ static noinline int pms_pte_entry(struct pms_walk *w, struct vm_area_struct *vma
 	}
 	if (w->wp)
 		lazy_mmu_mode_enable();
-	pms_pte_facts(vma, start, pte, (end - start) >> PAGE_SHIFT, w->want, w->tier, facts);
-	ret = pms_walk_ptes(w->scan, vma, pte, start, end, facts);
+	ret = pms_pte_runs(w, vma, start, pte, (end - start) >> PAGE_SHIFT);
 	if (w->wp)
 		lazy_mmu_mode_disable();
 	pte_unmap_unlock(pte, ptl);

@@ -25,7 +25,7 @@ int pms_walk_test_vma(void *scan, struct vm_area_struct *vma, unsigned int *tier
 int pms_walk_thp(void *scan, struct vm_area_struct *vma, pmd_t *pmd, unsigned long start,
 		 unsigned long end, u8 facts);
 int pms_walk_ptes(void *scan, struct vm_area_struct *vma, pte_t *pte, unsigned long start,
-		  unsigned long end, const u8 *facts);
+		  const u16 *runs, unsigned int n);
 int pms_walk_hole(void *scan, struct vm_area_struct *vma, unsigned long start,
 		  unsigned long end);
 int pms_walk_hugetlb(void *scan, struct vm_area_struct *vma, pte_t *pte, unsigned long start,

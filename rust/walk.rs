@@ -33,8 +33,13 @@ pub(crate) const KERNEL_ABI: KernelAbi = crate::abi::V6_12;
 /// The size of a THP mapped by one pmd: `HPAGE_PMD_SIZE`, which is
 /// `PMD_SIZE` (defined whether or not the kernel has THP).
 const HPAGE_PMD_SIZE: u64 = 1 << kernel::bindings::PMD_SHIFT;
-// A page table's entries (the kernel's, through bindgen) cover one pmd.
+// A page table's entries (the kernel's, through bindgen) cover one pmd, and
+// fit in one run.
 const _: () = assert!(kernel::bindings::PTRS_PER_PTE as u64 * PAGE_SIZE == HPAGE_PMD_SIZE);
+const _: () = assert!(kernel::bindings::PTRS_PER_PTE as usize <= category::MAX_RUN);
+/// No page starts at this address: [`Scan`]'s `table_wp` when nothing of
+/// the table is protected yet.
+const NO_WP: u64 = u64::MAX;
 /// What [`pms_walk_thp`] returns to have the THP split and its ptes walked.
 const WALK_SPLIT: c_int = crate::c_define::bit(category::FACTS_H, "PMS_WALK_SPLIT") as c_int;
 
@@ -99,6 +104,11 @@ pub(crate) struct Scan<'a> {
     huge_memo: Option<(Facts, u64, bool)>,
     /// What a missing uffd bit means in that VMA (`KernelAbi::unprotected`).
     vma_unprotected: u64,
+    /// The first write-protected address of the page table whose runs are
+    /// being handed over, until its last ([`pms_walk_ptes`]): one TLB flush
+    /// per table. [`NO_WP`] for none (an `Option` would double its size on
+    /// the stack the walk runs on).
+    table_wp: u64,
     /// Where matching pages go.
     pub(crate) out: Collector<'a>,
 }
@@ -125,6 +135,7 @@ impl<'a> Scan<'a> {
             vma_facts: VmaFacts(0),
             huge_memo: None,
             vma_unprotected: 0,
+            table_wp: NO_WP,
             out,
         }
     }
@@ -218,14 +229,14 @@ impl<'a> Scan<'a> {
     /// Each pte is categorised, matched and reported; a reported written pte
     /// is write-protected when asked. Equal facts give equal categories, so a
     /// run of equal facts is matched and reported once, as one range: a dense
-    /// table costs one comparison per pte.
-    fn ptes(&mut self, table: &PteTable<'_>, start: u64, facts: &[u8]) -> PteRun {
+    /// table is one run.
+    fn ptes(&mut self, table: &PteTable<'_>, start: u64, runs: &[u16]) -> PteRun {
         let mut run = PteRun {
             ret: 0,
             stop: start,
             first_wp: None,
         };
-        for (same, len) in category::runs(facts) {
+        for (same, len) in runs.iter().map(|&r| category::run(r)) {
             let addr = run.stop;
             let end = addr + len as u64 * PAGE_SIZE;
             let categories = self.vma_categories | same.pte_categories(self.vma_unprotected);
@@ -249,13 +260,13 @@ impl<'a> Scan<'a> {
 
     /// Write-protect with no output vector (the "reset" call): every pte not
     /// yet protected, whatever the masks, as C does.
-    fn protect_ptes(table: &PteTable<'_>, start: u64, facts: &[u8]) -> PteRun {
+    fn protect_ptes(table: &PteTable<'_>, start: u64, runs: &[u16]) -> PteRun {
         let mut run = PteRun {
             ret: 0,
             stop: start,
             first_wp: None,
         };
-        for (same, len) in category::runs(facts) {
+        for (same, len) in runs.iter().map(|&r| category::run(r)) {
             let end = run.stop + len as u64 * PAGE_SIZE;
             if !same.is_uffd() {
                 table.make_wp(run.stop as c_ulong, end as c_ulong);
@@ -352,22 +363,27 @@ unsafe extern "C" fn pms_walk_thp(
         .unwrap_or(WALK_SPLIT)
 }
 
-/// The ptes under a pmd that maps no THP, mapped and locked by the
-/// `pmd_entry` op and decoded into `facts`, one byte an entry of `[start, end)`.
+/// Runs of ptes under a pmd that maps no THP, from `start`, mapped and
+/// locked by the `pmd_entry` op and decoded into runs of equal facts
+/// (`category::run`), handed over [`category::RUNS`] at a time: `n` of them,
+/// and whether they are the table's last (`category::handed`). 0 for the
+/// next runs; anything else stops the walk (the output is full).
 ///
 /// # Safety
 ///
 /// Called only by the `pmd_entry` op of a walk started from [`Scan::walk`],
-/// with its `walk->private`, `walk->vma` and arguments, `pte` the table
-/// mapping `start` locked for the call, and `facts` that many bytes.
+/// with its `walk->private`, `walk->vma` and arguments, `pte` the entry of
+/// `start` in a table locked for the call, and `runs` that many runs of
+/// ptes of the table; the table's calls in order, each from where the last
+/// one ended, until the last runs or a call that stops.
 #[no_mangle]
 unsafe extern "C" fn pms_walk_ptes(
     scan: *mut c_void,
     vma: *mut vm_area_struct,
     pte: NonNull<Pte>,
     start: c_ulong,
-    end: c_ulong,
-    facts: *const u8,
+    runs: *const u16,
+    n: c_uint,
 ) -> c_int {
     // SAFETY: `scan` is the walk's private state (caller contract).
     let scan = unsafe { state(scan) };
@@ -375,15 +391,27 @@ unsafe extern "C" fn pms_walk_ptes(
     let vma = unsafe { VmaRef::from_raw(vma) };
     // SAFETY: mapped and locked for the call (caller contract).
     let table = unsafe { PteTable::locked(vma, pte, start) };
-    let (start, end) = (start as u64, end as u64);
-    // SAFETY: one byte an entry of `[start, end)`, written by the op (caller contract).
-    let facts = unsafe { core::slice::from_raw_parts(facts, ((end - start) / PAGE_SIZE) as usize) };
+    let (count, last) = category::handed(n);
+    debug_assert!(count <= category::RUNS);
+    // SAFETY: `count` runs, written by the op (caller contract).
+    let runs = unsafe { core::slice::from_raw_parts(runs, count) };
+    let start = start as u64;
     let run = if scan.write_protect() && !scan.out.has_vector() {
-        Scan::protect_ptes(&table, start, facts)
+        Scan::protect_ptes(&table, start, runs)
     } else {
-        scan.ptes(&table, start, facts)
+        scan.ptes(&table, start, runs)
     };
-    if let Some(first) = run.first_wp {
+    // The table's protected span, from its first call to its last.
+    let first_wp = match scan.table_wp {
+        NO_WP => run.first_wp,
+        first => Some(first),
+    };
+    if !last && run.ret == 0 {
+        scan.table_wp = first_wp.unwrap_or(NO_WP);
+        return 0;
+    }
+    scan.table_wp = NO_WP;
+    if let Some(first) = first_wp {
         table.flush(first as c_ulong, run.stop as c_ulong);
     }
     run.ret
