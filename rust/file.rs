@@ -71,7 +71,9 @@ impl MiscDevice for PagemapScanFile {
     }
 }
 
-/// `PMS_IOC_GET_FEATURES`: fills the caller's `struct pms_features`.
+/// `PMS_IOC_GET_FEATURES`: fills the caller's `struct pms_features`. Out
+/// of line, off the stack of `PAGEMAP_SCAN`'s walk (as `attach_pidfd`).
+#[inline(never)]
 fn get_features(uarg: usize) -> Result<isize> {
     let caller_size = UserSlice::new(UserPtr::from_addr(uarg), size_of::<u64>())
         .reader()
@@ -99,6 +101,7 @@ fn get_features(uarg: usize) -> Result<isize> {
 
 /// `PMS_IOC_ATTACH_PIDFD`: a new fd, bound to the mm of the pidfd in `arg`,
 /// on a new file of the device (`file` is one); `file` stays as it is.
+#[inline(never)]
 fn attach_pidfd(file: &File, arg: usize) -> Result<isize> {
     // An argument that is no int cannot be an fd.
     let pidfd = c_int::try_from(arg).map_err(|_| EBADF)?;

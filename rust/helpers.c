@@ -511,27 +511,33 @@ static __always_inline int pms_runs_hand(struct pms_walk *w, struct vm_area_stru
 	do {									\
 		for (; i + 8 <= n; i += 8) {					\
 			pte_t first = ptep_get(ptep + i);			\
-			union { u8 b[8]; u64 w; } oct;				\
+			u8 oct[8] __uninitialized;				\
+			u64 word;						\
 										\
 			if ((skip_empty) && !pte_present(first) &&		\
 			    !native_pte_val(first) &&				\
 			    pms_ptes_zero7(ptep + i + 1)) {			\
-				oct.w = 0;					\
+				word = 0;					\
 			} else {						\
-				oct.b[0] = decode(first, i);			\
-				oct.b[1] = decode(ptep_get(ptep + i + 1), i + 1); \
-				oct.b[2] = decode(ptep_get(ptep + i + 2), i + 2); \
-				oct.b[3] = decode(ptep_get(ptep + i + 3), i + 3); \
-				oct.b[4] = decode(ptep_get(ptep + i + 4), i + 4); \
-				oct.b[5] = decode(ptep_get(ptep + i + 5), i + 5); \
-				oct.b[6] = decode(ptep_get(ptep + i + 6), i + 6); \
-				oct.b[7] = decode(ptep_get(ptep + i + 7), i + 7); \
+				oct[0] = decode(first, i);			\
+				oct[1] = decode(ptep_get(ptep + i + 1), i + 1);	\
+				oct[2] = decode(ptep_get(ptep + i + 2), i + 2);	\
+				oct[3] = decode(ptep_get(ptep + i + 3), i + 3);	\
+				oct[4] = decode(ptep_get(ptep + i + 4), i + 4);	\
+				oct[5] = decode(ptep_get(ptep + i + 5), i + 5);	\
+				oct[6] = decode(ptep_get(ptep + i + 6), i + 6);	\
+				oct[7] = decode(ptep_get(ptep + i + 7), i + 7);	\
+				/* Stored and loaded as one: gcc would assemble	\
+				 * the word in a register, several instructions	\
+				 * a byte. */					\
+				barrier_data(oct);				\
+				memcpy(&word, oct, sizeof(word));		\
 			}							\
-			if (oct.w == same) {					\
+			if (word == same) {					\
 				len += 8;					\
 				continue;					\
 			}							\
-			PMS_RUNS_WORD(oct.w, 8);				\
+			PMS_RUNS_WORD(word, 8);					\
 		}								\
 		for (; i < n; i++)						\
 			PMS_RUNS_WORD(decode(ptep_get(ptep + i), i), 1);	\
@@ -554,7 +560,7 @@ static __always_inline int pms_pte_runs(struct pms_walk *w, struct vm_area_struc
 	/* No open run yet: no byte of facts is 0xff. */
 	u64 same = ~0ULL;
 	unsigned int i = 0, len = 0;
-	struct pms_runs r;
+	struct pms_runs r __uninitialized;
 	u8 want = w->want;
 	int ret;
 
