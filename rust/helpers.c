@@ -487,12 +487,11 @@ static __always_inline int pms_runs_hand(struct pms_walk *w, struct vm_area_stru
 			}							\
 		}								\
 	} while (0)
-/* The facts of @nb ptes (at most eight), a byte each from the lowest, in @word. */
-#define PMS_RUNS_WORD(word, nb)							\
+/* The facts of eight ptes, a byte each from the lowest, in @word. */
+#define PMS_RUNS_WORD(word)							\
 	do {									\
-		u64 w_ = (word), mask_ = (nb) == 8 ? ~0ULL : (1ULL << (8 * (nb))) - 1; \
-		unsigned int left_ = (nb);					\
-		u64 diff_;							\
+		u64 w_ = (word), mask_ = ~0ULL, diff_;				\
+		unsigned int left_ = 8;						\
 										\
 		while ((diff_ = (w_ ^ same) & mask_)) {				\
 			unsigned int k_ = __ffs64(diff_) / 8;			\
@@ -537,10 +536,18 @@ static __always_inline int pms_runs_hand(struct pms_walk *w, struct vm_area_stru
 				len += 8;					\
 				continue;					\
 			}							\
-			PMS_RUNS_WORD(word, 8);					\
+			PMS_RUNS_WORD(word);					\
 		}								\
-		for (; i < n; i++)						\
-			PMS_RUNS_WORD(decode(ptep_get(ptep + i), i), 1);	\
+		for (; i < n; i++) {						\
+			u8 f_ = decode(ptep_get(ptep + i), i);			\
+										\
+			if (f_ != (u8)same) {					\
+				PMS_CLOSE_RUN();				\
+				same = f_ * 0x0101010101010101ULL;		\
+				len = 0;					\
+			}							\
+			len++;							\
+		}								\
 	} while (0)
 #define PMS_UFFD(pte, j)	pms_pte_uffd_facts(pte)
 #define PMS_KIND(pte, j)	pms_pte_lean_facts(pte)

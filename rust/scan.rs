@@ -5,7 +5,7 @@
 //! the user between chunks), write `walk_end` back. The order of these steps
 //! is the C ioctl's, so both give the same results and errors on the same input.
 
-use crate::args::{self, ArgError, ScanRequest, UserSpace};
+use crate::args::{self, ArgError, UserSpace};
 use crate::compat::{FromBytes, Mm, MmWithUser, MmapReadGuard, UserPtr};
 use crate::output::Collector;
 use crate::sys;
@@ -73,7 +73,15 @@ impl<'a> LockedMm<'a> {
 pub(crate) fn pagemap_scan(mm: &Mm, uarg: usize) -> Result<isize> {
     // As in C, an mm that has exited fails before the argument is read.
     let mm = mm.mmget_not_zero().ok_or(ESRCH)?;
-    let req = read_request(uarg)?;
+
+    let arg = UserSlice::new(UserPtr::from_addr(uarg), size_of::<PmScanArg>())
+        .reader()
+        .read::<UserArg>()?
+        .0;
+    let req = args::validate(&arg, &CurrentTask, &KERNEL_ABI).map_err(|e| match e {
+        ArgError::Invalid => EINVAL,
+        ArgError::Fault => EFAULT,
+    })?;
 
     // Uninitialised, as C's: the collector writes an entry before reading it.
     let mut bounce = KVec::from_elem(
@@ -127,24 +135,8 @@ pub(crate) fn pagemap_scan(mm: &Mm, uarg: usize) -> Result<isize> {
     ret.map(|()| regions)
 }
 
-/// The validated request of the user argument at `uarg`. Out of line, as
-/// are [`flush`] and the other ioctls: their locals stay off the stack the
-/// walk runs on (Documentation/performance.rst, "Kernel memory per call").
-#[inline(never)]
-fn read_request(uarg: usize) -> Result<ScanRequest> {
-    let arg = UserSlice::new(UserPtr::from_addr(uarg), size_of::<PmScanArg>())
-        .reader()
-        .read::<UserArg>()?
-        .0;
-    args::validate(&arg, &CurrentTask, &KERNEL_ABI).map_err(|e| match e {
-        ArgError::Invalid => EINVAL,
-        ArgError::Fault => EFAULT,
-    })
-}
-
 /// Copies the collected regions to the user's vector at `*user_vec` and
 /// advances it; returns how many were copied.
-#[inline(never)]
 fn flush(out: &mut Collector<'_>, user_vec: &mut usize) -> Result<usize> {
     let pending = out.pending();
     if pending.is_empty() {
