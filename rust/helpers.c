@@ -460,9 +460,9 @@ static __always_inline int pms_runs_hand(struct pms_walk *w, struct vm_area_stru
  * The decoders above are __always_inline: gcc (Debian's kernels) otherwise
  * makes each one a call, once per pte.
  *
- * Decodes ptes [i, n) with @decode(pte, index) into runs of equal facts.
+ * Decodes ptes [0, n) with @decode(pte, index) into runs of equal facts.
  * The open run's facts are @same, one copy a byte, and it is @len ptes long
- * so far. Eight ptes a loop iteration are decoded into a byte each and
+ * so far (at least one: the first pte opens it). Eight ptes a loop iteration are decoded into a byte each and
  * compared with @same as one word: in a dense table that and the loop's own
  * compare and branch are all a pte costs beyond its decoding. A word that
  * differs closes runs where its bytes change (PMS_RUNS_WORD; a closed run
@@ -476,15 +476,13 @@ static __always_inline int pms_runs_hand(struct pms_walk *w, struct vm_area_stru
  */
 #define PMS_CLOSE_RUN()								\
 	do {									\
-		if (len) {							\
-			r.run[r.n++] = (same & 0xff) + (len - 1) * PMS_RUN_LEN;	\
-			r.next += len;						\
-			if (r.n == PMS_RUNS) {					\
-				ret = pms_runs_hand(w, vma, ptep, addr, &r, 0);	\
-				r.n = 0;					\
-				if (ret)					\
-					return ret;				\
-			}							\
+		r.run[r.n++] = (same & 0xff) + (len - 1) * PMS_RUN_LEN;		\
+		r.next += len;							\
+		if (r.n == PMS_RUNS) {						\
+			ret = pms_runs_hand(w, vma, ptep, addr, &r, 0);		\
+			r.n = 0;						\
+			if (ret)						\
+				return ret;					\
 		}								\
 	} while (0)
 /* The facts of eight ptes, a byte each from the lowest, in @word. */
@@ -508,7 +506,10 @@ static __always_inline int pms_runs_hand(struct pms_walk *w, struct vm_area_stru
 	} while (0)
 #define PMS_DECODE_PTES(decode, skip_empty)					\
 	do {									\
-		for (; i + 8 <= n; i += 8) {					\
+		/* The first pte opens the first run (n > 0). */		\
+		same = decode(ptep_get(ptep), 0) * 0x0101010101010101ULL;	\
+		len = 1;							\
+		for (i = 1; i + 8 <= n; i += 8) {				\
 			pte_t first = ptep_get(ptep + i);			\
 			u8 oct[8] __uninitialized;				\
 			u64 word;						\
@@ -564,9 +565,8 @@ static __always_inline int pms_runs_hand(struct pms_walk *w, struct vm_area_stru
 static __always_inline int pms_pte_runs(struct pms_walk *w, struct vm_area_struct *vma,
 					unsigned long addr, pte_t *ptep, unsigned int n)
 {
-	/* No open run yet: no byte of facts is 0xff. */
-	u64 same = ~0ULL;
-	unsigned int i = 0, len = 0;
+	unsigned int i, len;
+	u64 same;
 	struct pms_runs r __uninitialized;
 	u8 want = w->want;
 	int ret;
@@ -587,7 +587,7 @@ static __always_inline int pms_pte_runs(struct pms_walk *w, struct vm_area_struc
 	default:
 		PMS_DECODE_PTES(PMS_FULL, true);
 	}
-	/* The open run is the last (n > 0); PMS_CLOSE_RUN left room for it. */
+	/* The open run is the last; PMS_CLOSE_RUN left room for it. */
 	r.run[r.n++] = (same & 0xff) + (len - 1) * PMS_RUN_LEN;
 	return pms_runs_hand(w, vma, ptep, addr, &r, PMS_RUNS_LAST);
 }
