@@ -237,6 +237,9 @@ impl<'a> Scan<'a> {
             first_wp: None,
         };
         for (same, len) in runs.iter().map(|&r| category::run(r)) {
+            // The scan's fields are read where used, not kept across the
+            // loop in stack slots of the walk's deepest frame.
+            core::hint::black_box(&mut *self);
             let addr = run.stop;
             let end = addr + len as u64 * PAGE_SIZE;
             let categories = self.vma_categories | same.pte_categories(self.vma_unprotected);
