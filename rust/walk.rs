@@ -2,9 +2,11 @@
 
 //! One chunk of a scan: `walk_page_range()` over the bound mm, with the
 //! `mm_walk_ops` callbacks below (the ops table is in `helpers.c`, whose ops
-//! lock and decode the entries as asked here, one call into Rust an entry
-//! or page table). Each callback turns entries into categories, matches them
-//! and feeds the collector; the first output that does not fit ends the walk.
+//! lock and decode the entries as asked here, one call into Rust an entry;
+//! a page table's ptes go as runs of equal facts, a call every
+//! [`category::RUNS`] runs). Each callback turns entries into categories,
+//! matches them and feeds the collector; the first output that does not fit
+//! ends the walk.
 //! With `PM_SCAN_WP_MATCHING`, written pages that were reported are
 //! write-protected in the same callback, under the same page-table lock, with
 //! one TLB flush per page table over the protected span.
