@@ -147,6 +147,9 @@ PMS_KSYM_FUNC(uffd_wp_range)
 void flush_tlb_mm_range(struct mm_struct *mm, unsigned long start, unsigned long end,
 			unsigned int stride_shift, bool freed_tables);
 PMS_KSYM_FUNC(flush_tlb_mm_range)
+/* mm/internal.h's, which a module cannot include: restated as well. */
+extern unsigned long highest_memmap_pfn;
+PMS_KSYM_DATA(highest_memmap_pfn)
 #ifdef CONFIG_HUGETLB_PAGE
 PMS_KSYM_FUNC(huge_pte_alloc)
 #endif
@@ -183,6 +186,7 @@ static const struct pms_ksym_slot pms_ksym_table[] = {
 	PMS_FUNC(uffd_wp_range),
 #endif
 	PMS_FUNC(flush_tlb_mm_range),
+	PMS_DATA(highest_memmap_pfn),
 #ifdef CONFIG_HUGETLB_PAGE
 	PMS_FUNC(huge_pte_alloc),
 #endif
@@ -366,6 +370,27 @@ static __always_inline u8 pms_pte_common_facts(pte_t pte, u8 want)
 	return facts;
 }
 
+/*
+ * Whether a present pte maps a page that is not anonymous: C's
+ * vm_normal_page() and !PageAnon(). vm_normal_page() of a pte that is not
+ * special is pfn_to_page() of its pfn when the pfn is at most
+ * highest_memmap_pfn (6.12 and 7.3 alike; above it, a bad pte it reports):
+ * done here, the call, the costliest part of a scan of file pages, is left
+ * to special ptes (the zero page, raw-PFN and find_special_page mappings)
+ * and bad ones.
+ */
+static __always_inline bool pms_pte_maps_file(struct vm_area_struct *vma, unsigned long addr,
+					      pte_t pte)
+{
+	struct page *page;
+
+	if (likely(!pte_special(pte) && pte_pfn(pte) <= READ_ONCE(*pms_highest_memmap_pfn)))
+		page = pte_page(pte);
+	else
+		page = static_call(pms_vm_normal_page)(vma, addr, pte);
+	return page && !PageAnon(page);
+}
+
 /* @present_file: whether a present pte may map a file page (not in an anonymous VMA). */
 static __always_inline u8 pms_pte_facts_one(struct vm_area_struct *vma, unsigned long addr,
 					    pte_t pte, u8 want, bool present_file)
@@ -375,12 +400,8 @@ static __always_inline u8 pms_pte_facts_one(struct vm_area_struct *vma, unsigned
 	if (facts & PMS_F_PRESENT) {
 		if (pte_uffd(pte))
 			facts |= PMS_F_UFFD;
-		if ((want & PMS_F_FILE) && present_file) {
-			struct page *page = static_call(pms_vm_normal_page)(vma, addr, pte);
-
-			if (page && !PageAnon(page))
-				facts |= PMS_F_FILE;
-		}
+		if ((want & PMS_F_FILE) && present_file && pms_pte_maps_file(vma, addr, pte))
+			facts |= PMS_F_FILE;
 	} else if (facts & PMS_F_SWAP) {
 		softleaf_t entry = softleaf_from_pte(pte);
 
@@ -460,8 +481,9 @@ static __always_inline bool pms_ptes_zero3(pte_t *ptep)
  * the uffd bit alone (a GET of written pages), the kind of entry too, or the
  * @want facts (Facts::needed_for()).
  */
-static void pms_pte_facts(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep,
-			  unsigned int n, u8 want, unsigned int tier, u8 *facts)
+static __always_inline void pms_pte_facts(struct vm_area_struct *vma, unsigned long addr,
+					  pte_t *ptep, unsigned int n, u8 want, unsigned int tier,
+					  u8 *facts)
 {
 	unsigned int i = 0;
 
