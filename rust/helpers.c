@@ -142,7 +142,7 @@ PMS_KSYM_FUNC(uffd_wp_range)
 #endif
 /*
  * <asm/tlbflush.h> declares it only for built-in code (#ifndef MODULE): its
- * prototype is restated here, the one declaration not taken from the kernel.
+ * prototype is restated here, one of two declarations not taken from the kernel.
  */
 void flush_tlb_mm_range(struct mm_struct *mm, unsigned long start, unsigned long end,
 			unsigned int stride_shift, bool freed_tables);
