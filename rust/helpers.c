@@ -298,6 +298,12 @@ void pms_flush_tlb_range(struct vm_area_struct *vma, unsigned long start, unsign
 	static_call(pms_flush_tlb_mm_range)(vma->vm_mm, start, end, shift, true);
 }
 
+/* kmalloc_array(n, size, GFP_KERNEL): the bounce buffer, allocated as C's. */
+void *pms_kmalloc_array(size_t n, size_t size)
+{
+	return kmalloc_array(n, size, GFP_KERNEL);
+}
+
 bool pms_fatal_signal_pending(void)
 {
 	return fatal_signal_pending(current);

@@ -57,6 +57,7 @@ bool pms_direct_calls(void);
 
 int pms_walk_page_range(struct mm_struct *mm, unsigned long start, unsigned long end,
 			void *scan, u8 want);
+void *pms_kmalloc_array(size_t n, size_t size);
 bool pms_fatal_signal_pending(void);
 unsigned int pms_vma_facts(struct vm_area_struct *vma);
 

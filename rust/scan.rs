@@ -9,11 +9,10 @@ use crate::args::{self, ArgError, UserSpace};
 use crate::compat::{FromBytes, Mm, MmWithUser, MmapReadGuard, UserPtr};
 use crate::output::Collector;
 use crate::sys;
-use crate::uapi::PmScanArg;
+use crate::uapi::{PageRegion, PmScanArg};
 use crate::walk::{Scan, Stop, KERNEL_ABI};
 use core::mem::{offset_of, size_of, MaybeUninit};
-use kernel::alloc::flags::GFP_KERNEL;
-use kernel::alloc::KVec;
+use core::ptr::NonNull;
 use kernel::ffi::c_ulong;
 use kernel::prelude::*;
 use kernel::uaccess::UserSlice;
@@ -37,6 +36,54 @@ impl UserSpace for CurrentTask {
     fn access_ok(&self, addr: u64, size: u64) -> bool {
         // SAFETY: pure range check against the current task's limit.
         unsafe { sys::pms_access_ok(addr as c_ulong, size as c_ulong) }
+    }
+}
+
+/// The bounce buffer: uninitialised regions from `kmalloc_array()`, as C's
+/// (the kernel crate's allocator goes through `krealloc()`, which costs a
+/// call its size in every ioctl); none for a request without a vector.
+///
+/// # Invariants
+///
+/// `ptr` is `kmalloc_array()`'s allocation of `len` regions, owned, when
+/// `len != 0`; dangling (and not freed) when `len == 0`.
+struct Bounce {
+    ptr: NonNull<MaybeUninit<PageRegion>>,
+    len: usize,
+}
+
+impl Bounce {
+    /// A buffer of `len` regions.
+    fn new(len: usize) -> Result<Self> {
+        if len == 0 {
+            // INVARIANT: empty, dangling.
+            return Ok(Bounce {
+                ptr: NonNull::dangling(),
+                len,
+            });
+        }
+        // SAFETY: any sizes are accepted; NULL on failure.
+        let ptr = unsafe { sys::pms_kmalloc_array(len, size_of::<PageRegion>()) };
+        // INVARIANT: `len` regions, owned from here on.
+        Ok(Bounce {
+            ptr: NonNull::new(ptr.cast()).ok_or(ENOMEM)?,
+            len,
+        })
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [MaybeUninit<PageRegion>] {
+        // SAFETY: `len` regions owned by `self` (or none); `MaybeUninit`
+        // needs no initialisation.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Bounce {
+    fn drop(&mut self) {
+        if self.len != 0 {
+            // SAFETY: `kmalloc_array()`'s allocation, owned (type invariant).
+            unsafe { kernel::bindings::kfree(self.ptr.as_ptr().cast()) };
+        }
     }
 }
 
@@ -84,12 +131,13 @@ pub(crate) fn pagemap_scan(mm: &Mm, uarg: usize) -> Result<isize> {
     })?;
 
     // Uninitialised, as C's: the collector writes an entry before reading it.
-    let mut bounce = KVec::from_elem(
-        MaybeUninit::uninit(),
-        Collector::buffer_len(req.vec_len),
-        GFP_KERNEL,
-    )?;
-    let out = Collector::new(&mut bounce, req.vec_len, req.return_mask, req.max_pages);
+    let mut bounce = Bounce::new(Collector::buffer_len(req.vec_len))?;
+    let out = Collector::new(
+        bounce.as_mut_slice(),
+        req.vec_len,
+        req.return_mask,
+        req.max_pages,
+    );
     let mut scan = Scan::new(&req, out);
     let mut user_vec = req.vec as usize;
     let mut regions: isize = 0;

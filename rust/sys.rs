@@ -79,6 +79,9 @@ extern "C" {
         scan: *mut c_void,
         want: u8,
     ) -> c_int;
+    /// `kmalloc_array(n, size, GFP_KERNEL)`: NULL when out of memory (or
+    /// `n * size` overflows); freed with `kfree()`.
+    pub(crate) fn pms_kmalloc_array(n: usize, size: usize) -> *mut c_void;
     /// `fatal_signal_pending(current)`.
     pub(crate) fn pms_fatal_signal_pending() -> bool;
     /// The `PMS_VMA_*` facts of a VMA.
