@@ -13,7 +13,7 @@ use crate::uapi::{PageRegion, PmScanArg};
 use crate::walk::{Scan, Stop, KERNEL_ABI};
 use core::mem::{offset_of, size_of, MaybeUninit};
 use core::ptr::NonNull;
-use kernel::ffi::c_ulong;
+use kernel::ffi::{c_ulong, c_void};
 use kernel::prelude::*;
 use kernel::uaccess::UserSlice;
 
@@ -192,12 +192,21 @@ fn flush(out: &mut Collector<'_>, user_vec: &mut usize) -> Result<usize> {
     }
     let n = pending.len();
     let bytes = core::mem::size_of_val(pending);
-    // SAFETY: `PageRegion` is `repr(C)` with three `u64`: no padding, every
-    // byte initialised; the slice covers exactly `pending`.
-    let raw = unsafe { core::slice::from_raw_parts(pending.as_ptr().cast::<u8>(), bytes) };
-    UserSlice::new(UserPtr::from_addr(*user_vec), bytes)
-        .writer()
-        .write_slice(raw)?;
+    // `copy_to_user()` as C's flush: the object-size check of a copy of a
+    // variable length included, without `UserSliceWriter::write_slice()`'s
+    // call around it. `PageRegion` is three `u64`: no padding bytes go out.
+    // SAFETY: `pending` is `bytes` bytes of kernel memory, readable;
+    // `copy_to_user()` checks the user range and faults.
+    let left = unsafe {
+        kernel::bindings::copy_to_user(
+            *user_vec as *mut c_void,
+            pending.as_ptr().cast::<c_void>(),
+            bytes as c_ulong,
+        )
+    };
+    if left != 0 {
+        return Err(EFAULT);
+    }
     *user_vec += bytes;
     out.flushed();
     Ok(n)
