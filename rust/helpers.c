@@ -309,7 +309,8 @@ bool pms_fatal_signal_pending(void)
 	return fatal_signal_pending(current);
 }
 
-unsigned int pms_vma_facts(struct vm_area_struct *vma)
+/* The PMS_VMA_* facts of a VMA; inline in the test_walk op, as C's are in its own. */
+static __always_inline unsigned int pms_vma_facts(struct vm_area_struct *vma)
 {
 	unsigned int facts = 0;
 
@@ -696,7 +697,7 @@ static int pms_op_test_walk(unsigned long start, unsigned long end, struct mm_wa
 {
 	struct pms_walk *w = walk->private;
 
-	return pms_walk_test_vma(w->scan, walk->vma, &w->tier);
+	return pms_walk_test_vma(w->scan, pms_vma_facts(walk->vma), &w->tier);
 }
 
 /*

@@ -21,7 +21,7 @@ struct vm_area_struct;
  * helpers.c with the walk's private state (@scan) and VMA unpacked, and the
  * entries locked and decoded as Rust asked (pms_walk_page_range()).
  */
-int pms_walk_test_vma(void *scan, struct vm_area_struct *vma, unsigned int *tier);
+int pms_walk_test_vma(void *scan, unsigned int vma_facts, unsigned int *tier);
 int pms_walk_thp(void *scan, struct vm_area_struct *vma, pmd_t *pmd, unsigned long start,
 		 unsigned long end, u8 facts);
 int pms_walk_ptes(void *scan, struct vm_area_struct *vma, pte_t *pte, unsigned long start,
@@ -59,7 +59,6 @@ int pms_walk_page_range(struct mm_struct *mm, unsigned long start, unsigned long
 			void *scan, u8 want);
 void *pms_kmalloc_array(size_t n, size_t size);
 bool pms_fatal_signal_pending(void);
-unsigned int pms_vma_facts(struct vm_area_struct *vma);
 
 /* Write-protection. */
 int pms_walk_page_range_wp(struct mm_struct *mm, unsigned long start, unsigned long end,

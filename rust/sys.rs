@@ -84,8 +84,6 @@ extern "C" {
     pub(crate) fn pms_kmalloc_array(n: usize, size: usize) -> *mut c_void;
     /// `fatal_signal_pending(current)`.
     pub(crate) fn pms_fatal_signal_pending() -> bool;
-    /// The `PMS_VMA_*` facts of a VMA.
-    pub(crate) fn pms_vma_facts(vma: *mut Vma) -> c_uint;
 
     /// [`pms_walk_page_range`] inside an mmu-notifier protection-change range.
     /// Its ops take the locks write-protection needs.
