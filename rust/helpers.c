@@ -58,15 +58,12 @@
 
 #include "helpers.h"
 
+#ifdef CONFIG_ADDRESS_MASKING
 unsigned long pms_untagged_addr(unsigned long addr)
 {
 	return untagged_addr(addr);
 }
-
-bool pms_access_ok(unsigned long addr, unsigned long size)
-{
-	return access_ok((void __user *)addr, size);
-}
+#endif
 
 bool pms_ibt_enforced(void)
 {

@@ -39,8 +39,9 @@ struct task_struct *pms_pidfd_get_task(int pidfd);
 struct mm_struct *pms_mm_access(struct task_struct *task, unsigned int mode);
 void pms_put_task(struct task_struct *task);
 int pms_new_fd(const struct file *like, void *priv);
+#ifdef CONFIG_ADDRESS_MASKING
 unsigned long pms_untagged_addr(unsigned long addr);
-bool pms_access_ok(unsigned long addr, unsigned long size);
+#endif
 bool pms_ibt_enforced(void);
 bool pms_kcfi_enabled(void);
 unsigned long pms_kprobe_address(const char *name);

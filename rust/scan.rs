@@ -29,13 +29,24 @@ struct CurrentTask;
 
 impl UserSpace for CurrentTask {
     fn untag(&self, addr: u64) -> u64 {
+        // Without address masking (LAM), x86's `untagged_addr()` is the
+        // generic one, the identity: no call for it.
+        #[cfg(not(CONFIG_ADDRESS_MASKING))]
+        return addr;
         // SAFETY: pure arithmetic on the current task's tag mask.
-        unsafe { sys::pms_untagged_addr(addr as c_ulong) as u64 }
+        #[cfg(CONFIG_ADDRESS_MASKING)]
+        return unsafe { sys::pms_untagged_addr(addr as c_ulong) as u64 };
     }
 
+    /// x86-64's `__access_ok()` of a size not known at build time, the
+    /// case of both of C's checks: inline, as in C, where a call to a C
+    /// wrapper costs more than the check. A module reads `USER_PTR_MAX`
+    /// (the kernel patches the value into its own code).
     fn access_ok(&self, addr: u64, size: u64) -> bool {
-        // SAFETY: pure range check against the current task's limit.
-        unsafe { sys::pms_access_ok(addr as c_ulong, size as c_ulong) }
+        // SAFETY: `USER_PTR_MAX` is set once, at boot, before any module loads.
+        let max = unsafe { kernel::bindings::USER_PTR_MAX } as u64;
+        let sum = addr.wrapping_add(size);
+        sum <= max && sum >= addr
     }
 }
 

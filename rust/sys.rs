@@ -50,10 +50,10 @@ extern "C" {
     /// fd, or a negative errno (`-EMFILE`, `-ENFILE`, `-ENOMEM`), and then no
     /// file took `private`.
     pub(crate) fn pms_new_fd(like: *const file, private: *mut c_void) -> c_int;
-    /// `untagged_addr()` for the current task.
+    /// `untagged_addr()` for the current task (without address masking,
+    /// the identity, and not built).
+    #[cfg(CONFIG_ADDRESS_MASKING)]
     pub(crate) fn pms_untagged_addr(addr: c_ulong) -> c_ulong;
-    /// `access_ok()` for the current task.
-    pub(crate) fn pms_access_ok(addr: c_ulong, size: c_ulong) -> bool;
     /// Whether the CPU enforces IBT on kernel code.
     pub(crate) fn pms_ibt_enforced() -> bool;
     /// Whether the kernel was built with kCFI.
