@@ -320,7 +320,12 @@ static __always_inline unsigned int pms_vma_facts(struct vm_area_struct *vma)
 	if (vma_is_anonymous(vma) && !vma->vm_file)
 		facts |= PMS_VMA_ANON;
 #ifdef CONFIG_USERFAULTFD
-	if (userfaultfd_wp(vma)) {
+	/*
+	 * userfaultfd_wp() and userfaultfd_rwp() as the vm_flags bits they
+	 * test: 7.3's build vma_flags_t masks, which gcc keeps on the stack,
+	 * behind a stack canary, in this op called once a VMA.
+	 */
+	if (vma->vm_flags & VM_UFFD_WP) {
 		facts |= PMS_VMA_UFFD_WP;
 		/* userfaultfd_wp_use_markers(), which is inline on non-exported functions. */
 		if (static_call(pms_userfaultfd_wp_async)(vma) &&
@@ -328,7 +333,7 @@ static __always_inline unsigned int pms_vma_facts(struct vm_area_struct *vma)
 		     static_call(pms_userfaultfd_wp_unpopulated)(vma)))
 			facts |= PMS_VMA_WP_ASYNC;
 	}
-	if (userfaultfd_rwp(vma))
+	if (IS_ENABLED(CONFIG_ARCH_HAS_PTE_PROTNONE) && (vma->vm_flags & VM_UFFD_RWP))
 		facts |= PMS_VMA_UFFD_RWP;
 #endif
 	return facts;
