@@ -33,8 +33,8 @@ impl UserSpace for CurrentTask {
         // generic one, the identity: no call for it.
         #[cfg(not(CONFIG_ADDRESS_MASKING))]
         return addr;
-        // SAFETY: pure arithmetic on the current task's tag mask.
         #[cfg(CONFIG_ADDRESS_MASKING)]
+        // SAFETY: pure arithmetic on the current task's tag mask.
         return unsafe { sys::pms_untagged_addr(addr as c_ulong) as u64 };
     }
 
