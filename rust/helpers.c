@@ -58,15 +58,12 @@
 
 #include "helpers.h"
 
+#ifdef CONFIG_ADDRESS_MASKING
 unsigned long pms_untagged_addr(unsigned long addr)
 {
 	return untagged_addr(addr);
 }
-
-bool pms_access_ok(unsigned long addr, unsigned long size)
-{
-	return access_ok((void __user *)addr, size);
-}
+#endif
 
 bool pms_ibt_enforced(void)
 {
@@ -302,12 +299,19 @@ void pms_flush_tlb_range(struct vm_area_struct *vma, unsigned long start, unsign
 	static_call(pms_flush_tlb_mm_range)(vma->vm_mm, start, end, shift, true);
 }
 
+/* kmalloc_array(n, size, GFP_KERNEL): the bounce buffer, allocated as C's. */
+void *pms_kmalloc_array(size_t n, size_t size)
+{
+	return kmalloc_array(n, size, GFP_KERNEL);
+}
+
 bool pms_fatal_signal_pending(void)
 {
 	return fatal_signal_pending(current);
 }
 
-unsigned int pms_vma_facts(struct vm_area_struct *vma)
+/* The PMS_VMA_* facts of a VMA; inline in the test_walk op, as C's are in its own. */
+static __always_inline unsigned int pms_vma_facts(struct vm_area_struct *vma)
 {
 	unsigned int facts = 0;
 
@@ -320,7 +324,12 @@ unsigned int pms_vma_facts(struct vm_area_struct *vma)
 	if (vma_is_anonymous(vma) && !vma->vm_file)
 		facts |= PMS_VMA_ANON;
 #ifdef CONFIG_USERFAULTFD
-	if (userfaultfd_wp(vma)) {
+	/*
+	 * userfaultfd_wp() and userfaultfd_rwp() as the vm_flags bits they
+	 * test: 7.3's build vma_flags_t masks, which gcc keeps on the stack,
+	 * behind a stack canary, in this op called once a VMA.
+	 */
+	if (vma->vm_flags & VM_UFFD_WP) {
 		facts |= PMS_VMA_UFFD_WP;
 		/* userfaultfd_wp_use_markers(), which is inline on non-exported functions. */
 		if (static_call(pms_userfaultfd_wp_async)(vma) &&
@@ -328,7 +337,7 @@ unsigned int pms_vma_facts(struct vm_area_struct *vma)
 		     static_call(pms_userfaultfd_wp_unpopulated)(vma)))
 			facts |= PMS_VMA_WP_ASYNC;
 	}
-	if (userfaultfd_rwp(vma))
+	if (IS_ENABLED(CONFIG_ARCH_HAS_PTE_PROTNONE) && (vma->vm_flags & VM_UFFD_RWP))
 		facts |= PMS_VMA_UFFD_RWP;
 #endif
 	return facts;
@@ -712,7 +721,7 @@ static int pms_op_test_walk(unsigned long start, unsigned long end, struct mm_wa
 {
 	struct pms_walk *w = walk->private;
 
-	return pms_walk_test_vma(w->scan, walk->vma, &w->tier);
+	return pms_walk_test_vma(w->scan, pms_vma_facts(walk->vma), &w->tier);
 }
 
 /*

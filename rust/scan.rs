@@ -9,12 +9,11 @@ use crate::args::{self, ArgError, UserSpace};
 use crate::compat::{FromBytes, Mm, MmWithUser, MmapReadGuard, UserPtr};
 use crate::output::Collector;
 use crate::sys;
-use crate::uapi::PmScanArg;
+use crate::uapi::{PageRegion, PmScanArg};
 use crate::walk::{Scan, Stop, KERNEL_ABI};
 use core::mem::{offset_of, size_of, MaybeUninit};
-use kernel::alloc::flags::GFP_KERNEL;
-use kernel::alloc::KVec;
-use kernel::ffi::c_ulong;
+use core::ptr::NonNull;
+use kernel::ffi::{c_ulong, c_void};
 use kernel::prelude::*;
 use kernel::uaccess::UserSlice;
 
@@ -30,13 +29,72 @@ struct CurrentTask;
 
 impl UserSpace for CurrentTask {
     fn untag(&self, addr: u64) -> u64 {
+        // Without address masking (LAM), x86's `untagged_addr()` is the
+        // generic one, the identity: no call for it.
+        #[cfg(not(CONFIG_ADDRESS_MASKING))]
+        return addr;
+        #[cfg(CONFIG_ADDRESS_MASKING)]
         // SAFETY: pure arithmetic on the current task's tag mask.
-        unsafe { sys::pms_untagged_addr(addr as c_ulong) as u64 }
+        return unsafe { sys::pms_untagged_addr(addr as c_ulong) as u64 };
     }
 
+    /// x86-64's `__access_ok()` of a size not known at build time, the
+    /// case of both of C's checks: inline, as in C, where a call to a C
+    /// wrapper costs more than the check. A module reads `USER_PTR_MAX`
+    /// (the kernel patches the value into its own code).
     fn access_ok(&self, addr: u64, size: u64) -> bool {
-        // SAFETY: pure range check against the current task's limit.
-        unsafe { sys::pms_access_ok(addr as c_ulong, size as c_ulong) }
+        // SAFETY: `USER_PTR_MAX` is set once, at boot, before any module loads.
+        let max = unsafe { kernel::bindings::USER_PTR_MAX } as u64;
+        let sum = addr.wrapping_add(size);
+        sum <= max && sum >= addr
+    }
+}
+
+/// The bounce buffer: uninitialised regions from `kmalloc_array()`, as C's
+/// (the kernel crate's allocator goes through `krealloc()`, which costs a
+/// call its size in every ioctl); none for a request without a vector.
+///
+/// # Invariants
+///
+/// `ptr` is `kmalloc_array()`'s allocation of `len` regions, owned, when
+/// `len != 0`; dangling (and not freed) when `len == 0`.
+struct Bounce {
+    ptr: NonNull<MaybeUninit<PageRegion>>,
+    len: usize,
+}
+
+impl Bounce {
+    /// A buffer of `len` regions.
+    fn new(len: usize) -> Result<Self> {
+        if len == 0 {
+            // INVARIANT: empty, dangling.
+            return Ok(Bounce {
+                ptr: NonNull::dangling(),
+                len,
+            });
+        }
+        // SAFETY: any sizes are accepted; NULL on failure.
+        let ptr = unsafe { sys::pms_kmalloc_array(len, size_of::<PageRegion>()) };
+        // INVARIANT: `len` regions, owned from here on.
+        Ok(Bounce {
+            ptr: NonNull::new(ptr.cast()).ok_or(ENOMEM)?,
+            len,
+        })
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [MaybeUninit<PageRegion>] {
+        // SAFETY: `len` regions owned by `self` (or none); `MaybeUninit`
+        // needs no initialisation.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Bounce {
+    fn drop(&mut self) {
+        if self.len != 0 {
+            // SAFETY: `kmalloc_array()`'s allocation, owned (type invariant).
+            unsafe { kernel::bindings::kfree(self.ptr.as_ptr().cast()) };
+        }
     }
 }
 
@@ -84,12 +142,13 @@ pub(crate) fn pagemap_scan(mm: &Mm, uarg: usize) -> Result<isize> {
     })?;
 
     // Uninitialised, as C's: the collector writes an entry before reading it.
-    let mut bounce = KVec::from_elem(
-        MaybeUninit::uninit(),
-        Collector::buffer_len(req.vec_len),
-        GFP_KERNEL,
-    )?;
-    let out = Collector::new(&mut bounce, req.vec_len, req.return_mask, req.max_pages);
+    let mut bounce = Bounce::new(Collector::buffer_len(req.vec_len))?;
+    let out = Collector::new(
+        bounce.as_mut_slice(),
+        req.vec_len,
+        req.return_mask,
+        req.max_pages,
+    );
     let mut scan = Scan::new(&req, out);
     let mut user_vec = req.vec as usize;
     let mut regions: isize = 0;
@@ -144,12 +203,21 @@ fn flush(out: &mut Collector<'_>, user_vec: &mut usize) -> Result<usize> {
     }
     let n = pending.len();
     let bytes = core::mem::size_of_val(pending);
-    // SAFETY: `PageRegion` is `repr(C)` with three `u64`: no padding, every
-    // byte initialised; the slice covers exactly `pending`.
-    let raw = unsafe { core::slice::from_raw_parts(pending.as_ptr().cast::<u8>(), bytes) };
-    UserSlice::new(UserPtr::from_addr(*user_vec), bytes)
-        .writer()
-        .write_slice(raw)?;
+    // `copy_to_user()` as C's flush: the object-size check of a copy of a
+    // variable length included, without `UserSliceWriter::write_slice()`'s
+    // call around it. `PageRegion` is three `u64`: no padding bytes go out.
+    // SAFETY: `pending` is `bytes` bytes of kernel memory, readable;
+    // `copy_to_user()` checks the user range and faults.
+    let left = unsafe {
+        kernel::bindings::copy_to_user(
+            *user_vec as *mut c_void,
+            pending.as_ptr().cast::<c_void>(),
+            bytes as c_ulong,
+        )
+    };
+    if left != 0 {
+        return Err(EFAULT);
+    }
     *user_vec += bytes;
     out.flushed();
     Ok(n)
