@@ -6,14 +6,15 @@
 //! is the C ioctl's, so both give the same results and errors on the same input.
 
 use crate::args::{self, ArgError, UserSpace};
+use crate::bounce::{self, Bounce};
 use crate::compat::{FromBytes, Mm, MmWithUser, MmapReadGuard, UserPtr};
 use crate::output::Collector;
 use crate::sys;
-use crate::uapi::{PageRegion, PmScanArg};
+use crate::uapi::PmScanArg;
 use crate::walk::{Scan, Stop, KERNEL_ABI};
-use core::mem::{offset_of, size_of, MaybeUninit};
-use core::ptr::NonNull;
-use kernel::ffi::{c_ulong, c_void};
+use core::mem::{offset_of, size_of};
+#[cfg(CONFIG_ADDRESS_MASKING)]
+use kernel::ffi::c_ulong;
 use kernel::prelude::*;
 use kernel::uaccess::UserSlice;
 
@@ -47,54 +48,6 @@ impl UserSpace for CurrentTask {
         let max = unsafe { kernel::bindings::USER_PTR_MAX } as u64;
         let sum = addr.wrapping_add(size);
         sum <= max && sum >= addr
-    }
-}
-
-/// The bounce buffer: uninitialised regions from `kmalloc_array()`, as C's
-/// (the kernel crate's allocator goes through `krealloc()`, which costs a
-/// call its size in every ioctl); none for a request without a vector.
-///
-/// # Invariants
-///
-/// `ptr` is `kmalloc_array()`'s allocation of `len` regions, owned, when
-/// `len != 0`; dangling (and not freed) when `len == 0`.
-struct Bounce {
-    ptr: NonNull<MaybeUninit<PageRegion>>,
-    len: usize,
-}
-
-impl Bounce {
-    /// A buffer of `len` regions.
-    fn new(len: usize) -> Result<Self> {
-        if len == 0 {
-            // INVARIANT: empty, dangling.
-            return Ok(Bounce {
-                ptr: NonNull::dangling(),
-                len,
-            });
-        }
-        // SAFETY: any sizes are accepted; NULL on failure.
-        let ptr = unsafe { sys::pms_kmalloc_array(len, size_of::<PageRegion>()) };
-        // INVARIANT: `len` regions, owned from here on.
-        Ok(Bounce {
-            ptr: NonNull::new(ptr.cast()).ok_or(ENOMEM)?,
-            len,
-        })
-    }
-
-    fn as_mut_slice(&mut self) -> &mut [MaybeUninit<PageRegion>] {
-        // SAFETY: `len` regions owned by `self` (or none); `MaybeUninit`
-        // needs no initialisation.
-        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
-    }
-}
-
-impl Drop for Bounce {
-    fn drop(&mut self) {
-        if self.len != 0 {
-            // SAFETY: `kmalloc_array()`'s allocation, owned (type invariant).
-            unsafe { kernel::bindings::kfree(self.ptr.as_ptr().cast()) };
-        }
     }
 }
 
@@ -202,22 +155,7 @@ fn flush(out: &mut Collector<'_>, user_vec: &mut usize) -> Result<usize> {
         return Ok(0);
     }
     let n = pending.len();
-    let bytes = core::mem::size_of_val(pending);
-    // `copy_to_user()` as C's flush: the object-size check of a copy of a
-    // variable length included, without `UserSliceWriter::write_slice()`'s
-    // call around it. `PageRegion` is three `u64`: no padding bytes go out.
-    // SAFETY: `pending` is `bytes` bytes of kernel memory, readable;
-    // `copy_to_user()` checks the user range and faults.
-    let left = unsafe {
-        kernel::bindings::copy_to_user(
-            *user_vec as *mut c_void,
-            pending.as_ptr().cast::<c_void>(),
-            bytes as c_ulong,
-        )
-    };
-    if left != 0 {
-        return Err(EFAULT);
-    }
+    let bytes = bounce::copy_to_user(*user_vec, pending)?;
     *user_vec += bytes;
     out.flushed();
     Ok(n)
