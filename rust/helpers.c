@@ -58,15 +58,12 @@
 
 #include "helpers.h"
 
+#ifdef CONFIG_ADDRESS_MASKING
 unsigned long pms_untagged_addr(unsigned long addr)
 {
 	return untagged_addr(addr);
 }
-
-bool pms_access_ok(unsigned long addr, unsigned long size)
-{
-	return access_ok((void __user *)addr, size);
-}
+#endif
 
 bool pms_ibt_enforced(void)
 {
@@ -142,11 +139,14 @@ PMS_KSYM_FUNC(uffd_wp_range)
 #endif
 /*
  * <asm/tlbflush.h> declares it only for built-in code (#ifndef MODULE): its
- * prototype is restated here, the one declaration not taken from the kernel.
+ * prototype is restated here, one of two declarations not taken from the kernel.
  */
 void flush_tlb_mm_range(struct mm_struct *mm, unsigned long start, unsigned long end,
 			unsigned int stride_shift, bool freed_tables);
 PMS_KSYM_FUNC(flush_tlb_mm_range)
+/* mm/internal.h's, which a module cannot include: restated as well. */
+extern unsigned long highest_memmap_pfn;
+PMS_KSYM_DATA(highest_memmap_pfn)
 #ifdef CONFIG_HUGETLB_PAGE
 PMS_KSYM_FUNC(huge_pte_alloc)
 #endif
@@ -183,6 +183,7 @@ static const struct pms_ksym_slot pms_ksym_table[] = {
 	PMS_FUNC(uffd_wp_range),
 #endif
 	PMS_FUNC(flush_tlb_mm_range),
+	PMS_DATA(highest_memmap_pfn),
 #ifdef CONFIG_HUGETLB_PAGE
 	PMS_FUNC(huge_pte_alloc),
 #endif
@@ -298,12 +299,19 @@ void pms_flush_tlb_range(struct vm_area_struct *vma, unsigned long start, unsign
 	static_call(pms_flush_tlb_mm_range)(vma->vm_mm, start, end, shift, true);
 }
 
+/* kmalloc_array(n, size, GFP_KERNEL): the bounce buffer, allocated as C's. */
+void *pms_kmalloc_array(size_t n, size_t size)
+{
+	return kmalloc_array(n, size, GFP_KERNEL);
+}
+
 bool pms_fatal_signal_pending(void)
 {
 	return fatal_signal_pending(current);
 }
 
-unsigned int pms_vma_facts(struct vm_area_struct *vma)
+/* The PMS_VMA_* facts of a VMA; inline in the test_walk op, as C's are in its own. */
+static __always_inline unsigned int pms_vma_facts(struct vm_area_struct *vma)
 {
 	unsigned int facts = 0;
 
@@ -316,7 +324,12 @@ unsigned int pms_vma_facts(struct vm_area_struct *vma)
 	if (vma_is_anonymous(vma) && !vma->vm_file)
 		facts |= PMS_VMA_ANON;
 #ifdef CONFIG_USERFAULTFD
-	if (userfaultfd_wp(vma)) {
+	/*
+	 * userfaultfd_wp() and userfaultfd_rwp() as the vm_flags bits they
+	 * test: 7.3's build vma_flags_t masks, which gcc keeps on the stack,
+	 * behind a stack canary, in this op called once a VMA.
+	 */
+	if (vma->vm_flags & VM_UFFD_WP) {
 		facts |= PMS_VMA_UFFD_WP;
 		/* userfaultfd_wp_use_markers(), which is inline on non-exported functions. */
 		if (static_call(pms_userfaultfd_wp_async)(vma) &&
@@ -324,7 +337,7 @@ unsigned int pms_vma_facts(struct vm_area_struct *vma)
 		     static_call(pms_userfaultfd_wp_unpopulated)(vma)))
 			facts |= PMS_VMA_WP_ASYNC;
 	}
-	if (userfaultfd_rwp(vma))
+	if (IS_ENABLED(CONFIG_ARCH_HAS_PTE_PROTNONE) && (vma->vm_flags & VM_UFFD_RWP))
 		facts |= PMS_VMA_UFFD_RWP;
 #endif
 	return facts;
@@ -366,6 +379,27 @@ static __always_inline u8 pms_pte_common_facts(pte_t pte, u8 want)
 	return facts;
 }
 
+/*
+ * Whether a present pte maps a page that is not anonymous: C's
+ * vm_normal_page() and !PageAnon(). vm_normal_page() of a pte that is not
+ * special is pfn_to_page() of its pfn when the pfn is at most
+ * highest_memmap_pfn (6.12 and 7.3 alike; above it, a bad pte it reports):
+ * done here, the call, the costliest part of a scan of file pages, is left
+ * to special ptes (the zero page, raw-PFN and find_special_page mappings)
+ * and bad ones.
+ */
+static __always_inline bool pms_pte_maps_file(struct vm_area_struct *vma, unsigned long addr,
+					      pte_t pte)
+{
+	struct page *page;
+
+	if (likely(!pte_special(pte) && pte_pfn(pte) <= READ_ONCE(*pms_highest_memmap_pfn)))
+		page = pte_page(pte);
+	else
+		page = static_call(pms_vm_normal_page)(vma, addr, pte);
+	return page && !PageAnon(page);
+}
+
 /* @present_file: whether a present pte may map a file page (not in an anonymous VMA). */
 static __always_inline u8 pms_pte_facts_one(struct vm_area_struct *vma, unsigned long addr,
 					    pte_t pte, u8 want, bool present_file)
@@ -375,12 +409,8 @@ static __always_inline u8 pms_pte_facts_one(struct vm_area_struct *vma, unsigned
 	if (facts & PMS_F_PRESENT) {
 		if (pte_uffd(pte))
 			facts |= PMS_F_UFFD;
-		if ((want & PMS_F_FILE) && present_file) {
-			struct page *page = static_call(pms_vm_normal_page)(vma, addr, pte);
-
-			if (page && !PageAnon(page))
-				facts |= PMS_F_FILE;
-		}
+		if ((want & PMS_F_FILE) && present_file && pms_pte_maps_file(vma, addr, pte))
+			facts |= PMS_F_FILE;
 	} else if (facts & PMS_F_SWAP) {
 		softleaf_t entry = softleaf_from_pte(pte);
 
@@ -797,7 +827,7 @@ static int pms_op_test_walk(unsigned long start, unsigned long end, struct mm_wa
 {
 	struct pms_walk *w = walk->private;
 
-	return pms_walk_test_vma(w->scan, walk->vma, &w->tier);
+	return pms_walk_test_vma(w->scan, pms_vma_facts(walk->vma), &w->tier);
 }
 
 /*

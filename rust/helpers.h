@@ -21,7 +21,7 @@ struct vm_area_struct;
  * helpers.c with the walk's private state (@scan) and VMA unpacked, and the
  * entries locked and decoded as Rust asked (pms_walk_page_range()).
  */
-int pms_walk_test_vma(void *scan, struct vm_area_struct *vma, unsigned int *tier);
+int pms_walk_test_vma(void *scan, unsigned int vma_facts, unsigned int *tier);
 int pms_walk_thp(void *scan, struct vm_area_struct *vma, pmd_t *pmd, unsigned long start,
 		 unsigned long end, u8 facts);
 int pms_walk_ptes(void *scan, struct vm_area_struct *vma, pte_t *pte, unsigned long start,
@@ -39,8 +39,9 @@ struct task_struct *pms_pidfd_get_task(int pidfd);
 struct mm_struct *pms_mm_access(struct task_struct *task, unsigned int mode);
 void pms_put_task(struct task_struct *task);
 int pms_new_fd(const struct file *like, void *priv);
+#ifdef CONFIG_ADDRESS_MASKING
 unsigned long pms_untagged_addr(unsigned long addr);
-bool pms_access_ok(unsigned long addr, unsigned long size);
+#endif
 bool pms_ibt_enforced(void);
 bool pms_kcfi_enabled(void);
 unsigned long pms_kprobe_address(const char *name);
@@ -57,8 +58,8 @@ bool pms_direct_calls(void);
 
 int pms_walk_page_range(struct mm_struct *mm, unsigned long start, unsigned long end,
 			void *scan, u8 want);
+void *pms_kmalloc_array(size_t n, size_t size);
 bool pms_fatal_signal_pending(void);
-unsigned int pms_vma_facts(struct vm_area_struct *vma);
 
 /* Write-protection. */
 int pms_walk_page_range_wp(struct mm_struct *mm, unsigned long start, unsigned long end,

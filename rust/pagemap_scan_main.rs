@@ -19,6 +19,7 @@ pub mod ibt;
 pub mod output;
 pub mod uapi;
 
+mod bounce;
 mod compat;
 mod file;
 mod ksym;

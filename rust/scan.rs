@@ -6,14 +6,14 @@
 //! is the C ioctl's, so both give the same results and errors on the same input.
 
 use crate::args::{self, ArgError, UserSpace};
+use crate::bounce::{self, Bounce};
 use crate::compat::{FromBytes, Mm, MmWithUser, MmapReadGuard, UserPtr};
 use crate::output::Collector;
 use crate::sys;
 use crate::uapi::PmScanArg;
 use crate::walk::{Scan, Stop, KERNEL_ABI};
-use core::mem::{offset_of, size_of, MaybeUninit};
-use kernel::alloc::flags::GFP_KERNEL;
-use kernel::alloc::KVec;
+use core::mem::{offset_of, size_of};
+#[cfg(CONFIG_ADDRESS_MASKING)]
 use kernel::ffi::c_ulong;
 use kernel::prelude::*;
 use kernel::uaccess::UserSlice;
@@ -30,13 +30,24 @@ struct CurrentTask;
 
 impl UserSpace for CurrentTask {
     fn untag(&self, addr: u64) -> u64 {
+        // Without address masking (LAM), x86's `untagged_addr()` is the
+        // generic one, the identity: no call for it.
+        #[cfg(not(CONFIG_ADDRESS_MASKING))]
+        return addr;
+        #[cfg(CONFIG_ADDRESS_MASKING)]
         // SAFETY: pure arithmetic on the current task's tag mask.
-        unsafe { sys::pms_untagged_addr(addr as c_ulong) as u64 }
+        return unsafe { sys::pms_untagged_addr(addr as c_ulong) as u64 };
     }
 
+    /// x86-64's `__access_ok()` of a size not known at build time, the
+    /// case of both of C's checks: inline, as in C, where a call to a C
+    /// wrapper costs more than the check. A module reads `USER_PTR_MAX`
+    /// (the kernel patches the value into its own code).
     fn access_ok(&self, addr: u64, size: u64) -> bool {
-        // SAFETY: pure range check against the current task's limit.
-        unsafe { sys::pms_access_ok(addr as c_ulong, size as c_ulong) }
+        // SAFETY: `USER_PTR_MAX` is set once, at boot, before any module loads.
+        let max = unsafe { kernel::bindings::USER_PTR_MAX } as u64;
+        let sum = addr.wrapping_add(size);
+        sum <= max && sum >= addr
     }
 }
 
@@ -84,12 +95,13 @@ pub(crate) fn pagemap_scan(mm: &Mm, uarg: usize) -> Result<isize> {
     })?;
 
     // Uninitialised, as C's: the collector writes an entry before reading it.
-    let mut bounce = KVec::from_elem(
-        MaybeUninit::uninit(),
-        Collector::buffer_len(req.vec_len),
-        GFP_KERNEL,
-    )?;
-    let out = Collector::new(&mut bounce, req.vec_len, req.return_mask, req.max_pages);
+    let mut bounce = Bounce::new(Collector::buffer_len(req.vec_len))?;
+    let out = Collector::new(
+        bounce.as_mut_slice(),
+        req.vec_len,
+        req.return_mask,
+        req.max_pages,
+    );
     let mut scan = Scan::new(&req, out);
     let mut user_vec = req.vec as usize;
     let mut regions: isize = 0;
@@ -143,13 +155,7 @@ fn flush(out: &mut Collector<'_>, user_vec: &mut usize) -> Result<usize> {
         return Ok(0);
     }
     let n = pending.len();
-    let bytes = core::mem::size_of_val(pending);
-    // SAFETY: `PageRegion` is `repr(C)` with three `u64`: no padding, every
-    // byte initialised; the slice covers exactly `pending`.
-    let raw = unsafe { core::slice::from_raw_parts(pending.as_ptr().cast::<u8>(), bytes) };
-    UserSlice::new(UserPtr::from_addr(*user_vec), bytes)
-        .writer()
-        .write_slice(raw)?;
+    let bytes = bounce::copy_to_user(*user_vec, pending)?;
     *user_vec += bytes;
     out.flushed();
     Ok(n)

@@ -50,10 +50,10 @@ extern "C" {
     /// fd, or a negative errno (`-EMFILE`, `-ENFILE`, `-ENOMEM`), and then no
     /// file took `private`.
     pub(crate) fn pms_new_fd(like: *const file, private: *mut c_void) -> c_int;
-    /// `untagged_addr()` for the current task.
+    /// `untagged_addr()` for the current task (without address masking,
+    /// the identity, and not built).
+    #[cfg(CONFIG_ADDRESS_MASKING)]
     pub(crate) fn pms_untagged_addr(addr: c_ulong) -> c_ulong;
-    /// `access_ok()` for the current task.
-    pub(crate) fn pms_access_ok(addr: c_ulong, size: c_ulong) -> bool;
     /// Whether the CPU enforces IBT on kernel code.
     pub(crate) fn pms_ibt_enforced() -> bool;
     /// Whether the kernel was built with kCFI.
@@ -79,10 +79,11 @@ extern "C" {
         scan: *mut c_void,
         want: u8,
     ) -> c_int;
+    /// `kmalloc_array(n, size, GFP_KERNEL)`: NULL when out of memory (or
+    /// `n * size` overflows); freed with `kfree()`.
+    pub(crate) fn pms_kmalloc_array(n: usize, size: usize) -> *mut c_void;
     /// `fatal_signal_pending(current)`.
     pub(crate) fn pms_fatal_signal_pending() -> bool;
-    /// The `PMS_VMA_*` facts of a VMA.
-    pub(crate) fn pms_vma_facts(vma: *mut Vma) -> c_uint;
 
     /// [`pms_walk_page_range`] inside an mmu-notifier protection-change range.
     /// Its ops take the locks write-protection needs.

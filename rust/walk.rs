@@ -62,11 +62,6 @@ impl VmaFacts {
     const UFFD_RWP: u32 = category::vma_fact("PMS_VMA_UFFD_RWP");
     const ANON: u32 = category::vma_fact("PMS_VMA_ANON");
 
-    fn of(vma: &VmaRef) -> Self {
-        // SAFETY: the VMA is valid under the mmap lock (`VmaRef`).
-        VmaFacts(unsafe { sys::pms_vma_facts(vma.as_ptr()) })
-    }
-
     fn has(self, bit: u32) -> bool {
         self.0 & bit != 0
     }
@@ -296,23 +291,22 @@ unsafe fn state<'w>(scan: *mut c_void) -> &'w mut Scan<'w> {
 }
 
 /// `test_walk`: whether to walk a VMA (0), skip it (1), or fail (< 0); to
-/// walk it, sets `*tier`, how the op decodes its ptes.
+/// walk it, sets `*tier`, how the op decodes its ptes. The op decodes the
+/// VMA's `PMS_VMA_*` facts into `vma_facts`.
 ///
 /// # Safety
 ///
 /// Called only by the `test_walk` op of a walk started from [`Scan::walk`],
-/// with its `walk->private` and `walk->vma`; `tier` is writable.
+/// with its `walk->private` and the facts of `walk->vma`; `tier` is writable.
 #[no_mangle]
 unsafe extern "C" fn pms_walk_test_vma(
     scan: *mut c_void,
-    vma: *mut vm_area_struct,
+    vma_facts: c_uint,
     tier: *mut c_uint,
 ) -> c_int {
     // SAFETY: `scan` is the walk's private state (caller contract).
     let scan = unsafe { state(scan) };
-    // SAFETY: `test_walk` runs with `walk->vma` set, under the mmap lock.
-    let vma = unsafe { VmaRef::from_raw(vma) };
-    let facts = VmaFacts::of(vma);
+    let facts = VmaFacts(vma_facts);
     let wp_allowed = facts.has(VmaFacts::WP_ASYNC);
     if !wp_allowed {
         if scan.flags & PM_SCAN_CHECK_WPASYNC != 0 {

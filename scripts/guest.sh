@@ -7,6 +7,8 @@
 #   guest.sh demo RESULTS   insmod, one real call through the device and /proc
 #   guest.sh bench RESULTS [TIMEOUT]   insmod, 256 hugetlb pages, the benchmark
 #                           with $PMS_BENCH_ARGS (from RESULTS/env): bench.csv, bench.log
+#   guest.sh profile RESULTS [TIMEOUT]   the same, the benchmark's --profile
+#                           mode: profile.csv, kallsyms.txt (the module's too)
 # Writes its findings to files in RESULTS; vm-run.sh judges them.
 set -u
 mode=$1 res=$2 test_timeout=${3:-900} stress_secs=${4:-20} cycles_wanted=${5:-20}
@@ -133,6 +135,15 @@ bench)
 	note "bench: hugetlb pages reserved: $(cat /proc/sys/vm/nr_hugepages); args: ${PMS_BENCH_ARGS:-}"
 	# shellcheck disable=SC2086 # PMS_BENCH_ARGS is a list of words
 	timeout "$test_timeout" target/release/pagemap_scan_bench ${PMS_BENCH_ARGS:-} --out "$res/bench.csv" 2>"$res/bench.log"
+	echo $? >"$res/bench.rc"
+	rmmod pagemap_scan
+	;;
+profile)
+	echo 256 >/proc/sys/vm/nr_hugepages
+	# The symbols, the module's included, before it goes: root reads the addresses.
+	cat /proc/kallsyms >"$res/kallsyms.txt"
+	# shellcheck disable=SC2086 # PMS_BENCH_ARGS is a list of words
+	timeout "$test_timeout" target/release/pagemap_scan_bench ${PMS_BENCH_ARGS:-} --profile "$res/profile.csv" 2>"$res/bench.log"
 	echo $? >"$res/bench.rc"
 	rmmod pagemap_scan
 	;;

@@ -8,6 +8,10 @@
 #   vm-run.sh demo   one real call, printed
 #   vm-run.sh bench  two boots of the benchmark (wall time; QEMU icount, one CPU),
 #                    then the report in bench-results/<kernel>/ (PMS_BENCH_OUT=)
+#   vm-run.sh profile  one icount boot with the instruction-counting plugin
+#                    (scripts/profile/tbcount.c): the instructions of each
+#                    function in the module's and C's ioctl, per unit, for the
+#                    workloads PMS_BENCH_ONLY names (Documentation/performance.rst)
 # TCG by default: KVM on these machines cannot boot a stock kernel. PMS_KVM=1
 # uses KVM where it is known to work. Exit status 0 only if everything passed.
 #
@@ -167,6 +171,23 @@ if [ "$mode" = bench ]; then
 	done
 	target/release/pagemap_scan_bench --report "$out" || die "bench report failed"
 	phase "vm: bench results in $out"
+	exit 0
+fi
+
+if [ "$mode" = profile ]; then
+	# One CPU, as the icount bench; the plugin snapshots its counters at
+	# each of the benchmark's markers, into the results directory.
+	res=$(mktemp -d "${TMPDIR:-/tmp}/pagemap_scan-profile.XXXXXX")
+	gcc -O2 -shared -fPIC -Wall -Werror -o "$res/tbcount.so" scripts/profile/tbcount.c || die "cannot build the QEMU plugin"
+	vm_memory=${PMS_BENCH_MEMORY:-4G} vm_nodes=1 vm_cpus=1
+	vm_qemu_extra="-icount shift=0,sleep=off -plugin $res/tbcount.so,out=$res/snap"
+	echo "PMS_BENCH_ARGS='${PMS_BENCH_QUICK:+--quick}${PMS_BENCH_ONLY:+ --only $PMS_BENCH_ONLY}'" >"$res/env"
+	phase "vm: profile ($PMS_BENCH_ONLY), results in $res"
+	PMS_VM_TIMEOUT=${PMS_VM_TIMEOUT:-2400} PMS_TEST_TIMEOUT=${PMS_BENCH_TIMEOUT:-2100} boot "$res" profile
+	[ "$(cat "$res/finished" 2>/dev/null)" = ok ] && [ "$(cat "$res/bench.rc" 2>/dev/null)" = 0 ] ||
+		{ tail -n 30 "$res/bench.log" "$res/console.log" >&2; die "vm: profile: the guest run failed"; }
+	python3 scripts/profile/report.py "$res" | tee "$res/report.txt"
+	phase "vm: profile in $res/report.txt"
 	exit 0
 fi
 

@@ -29,7 +29,7 @@
 #define lazy_mmu_mode_disable	arch_leave_lazy_mmu_mode
 
 /* 6.12 has no read-write-protect mode. */
-#define userfaultfd_rwp(vma)	false
+#define VM_UFFD_RWP		VM_NONE
 
 /*
  * Later 6.12.y trees carry the type and a transitional softleaf_from_pte()

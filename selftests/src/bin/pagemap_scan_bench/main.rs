@@ -10,6 +10,9 @@
 //! pagemap_scan_bench --report DIR [--report DIR]...
 //!     on the host: DIR/wall.csv + DIR/icount.csv -> DIR/results.{md,csv,svg},
 //!     for each DIR (one a kernel)
+//! pagemap_scan_bench --profile FILE [--only KEY,…]
+//!     in the VM under scripts/profile.sh: each ioctl method run once between
+//!     two markers of the instruction-counting QEMU plugin; FILE lists them
 //! ```
 //!
 //! The measure is `CLOCK_MONOTONIC`: wall time in an ordinary boot, guest
@@ -46,12 +49,14 @@ struct Options {
     only: Vec<String>,
     out: Option<PathBuf>,
     report: Vec<PathBuf>,
+    profile: Option<PathBuf>,
 }
 
 fn usage() -> String {
     format!(
         "usage: pagemap_scan_bench [--reps N] [--quick] [--only KEY,...] [--out FILE]\n       \
-         pagemap_scan_bench --report DIR [--report DIR]...\nworkloads: {}",
+         pagemap_scan_bench --report DIR [--report DIR]...\n       \
+         pagemap_scan_bench --profile FILE [--quick] [--only KEY,...]\nworkloads: {}",
         KEYS.join(" ")
     )
 }
@@ -63,6 +68,7 @@ fn options() -> Result<Options, String> {
         only: KEYS.iter().map(|k| k.to_string()).collect(),
         out: None,
         report: Vec::new(),
+        profile: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -76,6 +82,7 @@ fn options() -> Result<Options, String> {
             "--only" => o.only = value()?.split(',').map(str::to_string).collect(),
             "--out" => o.out = Some(value()?.into()),
             "--report" => o.report.push(value()?.into()),
+            "--profile" => o.profile = Some(value()?.into()),
             _ => return Err(usage()),
         }
     }
@@ -83,6 +90,21 @@ fn options() -> Result<Options, String> {
         return Err(format!("unknown workload {k}\n{}", usage()));
     }
     Ok(o)
+}
+
+/// `--profile FILE`: the selected workloads' ioctl methods, once each
+/// between two markers (`run::profile`).
+fn profile(o: &Options, path: &std::path::Path) -> Result<(), String> {
+    let mut list = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut tools = Tools::new()?;
+    let mut next = 0;
+    for key in KEYS.iter().filter(|k| o.only.iter().any(|x| x == *k)) {
+        eprintln!("{key}: setting up");
+        if let Some(mut w) = build(key, &tools, o.quick)? {
+            run::profile(w.as_mut(), &mut tools, &mut next, &mut list)?;
+        }
+    }
+    Ok(())
 }
 
 /// Sets up the workload named `key`; `None` where this kernel cannot have
@@ -113,6 +135,9 @@ fn main() -> Result<(), String> {
     let o = options()?;
     if !o.report.is_empty() {
         return o.report.iter().try_for_each(|dir| report::report(dir));
+    }
+    if let Some(p) = &o.profile {
+        return profile(&o, p);
     }
     let mut out: Box<dyn Write> = match &o.out {
         Some(p) => Box::new(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?),

@@ -88,3 +88,46 @@ fn agree(key: &str, when: &str, found: &[(Method, u64)]) {
         );
     }
 }
+
+/// The marker `scripts/profile/tbcount.c` snapshots its counters at:
+/// `xchg %r13,%r13` (4d 87 ed), an instruction compilers do not emit.
+fn profile_marker() {
+    // SAFETY: exchanges a register with itself: no effect on any state.
+    unsafe { core::arch::asm!("xchg r13, r13", options(nomem, nostack, preserves_flags)) }
+}
+
+/// `--profile`: each of the module's and C's ioctl methods of `w` runs once
+/// between two markers, after a warm-up run; `list` gets one row per run,
+/// "workload,method,unit,units,snapshot before,snapshot after", the
+/// snapshots being numbered in the order the markers ran (`next`).
+pub fn profile(
+    w: &mut dyn Workload,
+    tools: &mut Tools,
+    next: &mut u32,
+    list: &mut dyn Write,
+) -> Result<(), String> {
+    for &m in w.methods() {
+        if !matches!(m, Method::Rust | Method::C) {
+            continue;
+        }
+        w.prepare(m, 0, tools)?;
+        w.run(m, tools)?;
+        w.prepare(m, 1, tools)?;
+        profile_marker();
+        w.run(m, tools)?;
+        profile_marker();
+        writeln!(
+            list,
+            "{},{},{},{},{},{}",
+            w.key(),
+            m.key(),
+            w.unit(),
+            w.units(),
+            *next,
+            *next + 1
+        )
+        .map_err(|e| format!("writing the profile list: {e}"))?;
+        *next += 2;
+    }
+    Ok(())
+}
