@@ -35,7 +35,7 @@
 #define PMS_VMA_ANON		(1 << 6)	/* private anonymous: no file, no vm_ops */
 
 /*
- * How a table of ptes is decoded: the loop of pms_pte_facts() that gives at
+ * How a table of ptes is decoded: the loop of pms_pte_runs() that gives at
  * least the facts asked for (DecodeTier in category.rs, which chooses it).
  */
 #define PMS_DECODE_UFFD		(1 << 0)	/* the uffd bit only */
