@@ -152,8 +152,11 @@ fn cow(area: &Area, s: &Scanner, i: usize) -> Outcome {
     let (r, _) = s.regions(write_protect(area), PAGES + 1);
     ensure!(r.ret.is_ok(), "clearing GET+WP by {}: {r:?}", s.name);
     compare("write-protected", area)?;
+    // A byte of its own for each written page: two pages written alike
+    // would be equal again, and ksmd, still running, would merge them under
+    // the scans (and its replace_page() drops the uffd-wp bit).
     // SAFETY: a page of the area, mapped writable.
-    unsafe { (area.page(i) as *mut u8).write_volatile(1) };
+    unsafe { (area.page(i) as *mut u8).write_volatile(i as u8 + 1) };
     ensure!(
         count(&ksm_pages(area, (i, i + 1))?) == 0,
         "page {i} still a KSM page after a write"
@@ -249,8 +252,11 @@ pub fn zero_pages() -> Outcome {
     compare("write-protected", &area)?;
     // A write to one: a page of its own again.
     let i = zero[0];
+    // A byte of its own for each written page: two pages written alike
+    // would be equal again, and ksmd, still running, would merge them under
+    // the scans (and its replace_page() drops the uffd-wp bit).
     // SAFETY: a page of the area, mapped writable.
-    unsafe { (area.page(i) as *mut u8).write_volatile(1) };
+    unsafe { (area.page(i) as *mut u8).write_volatile(i as u8 + 1) };
     let regions = compare("one written", &area)?;
     let c = categories(&area, &regions, i).unwrap_or(0);
     ensure!(
