@@ -492,10 +492,10 @@ static __always_inline int pms_runs_hand(struct pms_walk *w, struct vm_area_stru
  *
  * Decodes ptes [0, n) with @decode(pte, index) into runs of equal facts.
  * The open run's facts are @same, one copy a byte, and it is @len ptes long
- * so far (at least one: the first pte opens it). Eight ptes a loop iteration are decoded into a byte each and
- * compared with @same as one word: in a dense table that and the loop's own
- * compare and branch are all a pte costs beyond its decoding. A word that
- * differs closes runs where its bytes change (PMS_RUNS_WORD; a closed run
+ * so far (at least one: the first pte opens it). Eight ptes a loop
+ * iteration are decoded into a byte each and compared with @same as one
+ * word: in a dense table that and the loop's own compare and branch are
+ * all a pte costs beyond its decoding. A word that differs closes runs where its bytes change (PMS_RUNS_WORD; a closed run
  * that fills the buffer has it handed to Rust, which may stop the walk).
  * With @skip_empty, eight all-zero entries (a sparse table) are eight empty
  * ones, which have no facts whatever is asked: tested as a group when the
