@@ -10,6 +10,7 @@
 #   4. the UAPI header compiled standalone and next to the kernel's <linux/fs.h>
 #   4b. Documentation/: each page validated by docutils, the C examples compiled;
 #       on 6.12 the DKMS build and make install/uninstall (scripts/dkms-test.sh)
+#   4c. the dmesg judge (scripts/dmesg-judge.sh) on the real reports in scripts/testdata/dmesg/
 #   5. the VM: insmod, the kselftest (TAP), the kernel's own pagemap_ioctl selftest
 #      with its calls sent to the device, stress, rmmod, load/unload cycles, dmesg scan
 #
@@ -109,6 +110,7 @@ step header-standalone cc -fsyntax-only -Wall -Werror -Iinclude/uapi selftests/a
 step header-with-kernel-fs.h cc -fsyntax-only -Wall -Werror -DWITH_KERNEL_FS_H \
 	-I"$kdir/usr/include" -Iinclude/uapi selftests/abi/check_header.c
 step docs "$PMS_VENV/bin/python3" scripts/check-docs.py
+step dmesg-judge scripts/dmesg-judge-test.sh
 step doc-examples doc_examples "$kdir"
 if [ "$kernel" = 6.12 ]; then
 	step dkms scripts/dkms-test.sh "$kdir"

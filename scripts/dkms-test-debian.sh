@@ -229,7 +229,7 @@ grep -q '^insmod OK' "$tmp/out/vm.txt" || fail "vm: insmod of the DKMS-installed
 grep -q "^signer: " "$tmp/out/vm.txt" || fail "vm: modinfo shows no signer"
 grep -q '^kselftest exit: 0' "$tmp/out/vm.txt" || fail "vm: the features kselftest failed"
 grep -q '^rmmod OK' "$tmp/out/vm.txt" || fail "vm: rmmod failed"
-splats=$(grep -E 'BUG|WARNING|Oops|general protection' "$tmp/out/dmesg.txt" || true)
+splats=$(. "$here/dmesg-judge.sh" && splats "$tmp/out/dmesg.txt" || true)
 [ -z "$splats" ] || { echo "$splats"; fail "vm: kernel splat in dmesg"; }
 ok "vm: the stock $kver loaded the DKMS-built, MOK-signed module ($(basename "$ko")), ran the features kselftest, unloaded it; dmesg clean"
 t "dkms-test-debian: all checks passed"

@@ -15,6 +15,11 @@ mode=$1 res=$2 test_timeout=${3:-900} stress_secs=${4:-20} cycles_wanted=${5:-20
 note() { echo "$*" >>"$res/guest.log"; }
 finish() { dmesg >"$res/dmesg.txt"; echo "$1" >"$res/finished"; exit 0; }
 
+# A kernel that reported a splat while it booted, before the module or any
+# test ran, tests nothing of ours: vm-run.sh boots it again, and says why.
+. scripts/dmesg-judge.sh
+dmesg >"$res/dmesg-boot.txt"
+splats "$res/dmesg-boot.txt" >"$res/boot-splat" && exit 0
 echo started >"$res/started"
 set -a
 . "$res/env"
