@@ -15,7 +15,7 @@ C_WARN='WARNING: mm/page_table_check.c:206 at __page_table_check_ptes_set'
 # its "cut here" to its "end trace". The report's call trace names whatever
 # functions the stack held ("? lockdep_hardirqs_on_prepare" once), so its
 # lines are not judged one by one. A report header printed inside it (another
-# CPU's BUG, WARNING, Oops, KASAN report) is kept; the skip ends at the next
+# CPU's BUG, WARNING, INFO, Oops, KASAN report) is kept; the skip ends at the next
 # "cut here" or after 200 lines, so a report cut short hides nothing after it.
 without_c_warning() {
 	awk -v w="$C_WARN" '
@@ -27,7 +27,7 @@ without_c_warning() {
 		skip > 0 {
 			skip--
 			if ($0 ~ /---\[ end trace/) skip = 0
-			else if ($0 ~ /(BUG:|WARNING:|Oops|general protection|KASAN:)/) print
+			else if ($0 ~ /(BUG:|WARNING:|INFO:|Oops|general protection|KASAN:)/) print
 			next
 		}
 		{ print }
@@ -35,12 +35,14 @@ without_c_warning() {
 	' "$1"
 }
 
-# splats FILE: the lines of a dmesg that fail a run. Lockdep's boot banner
-# names it without reporting anything: that line is not a splat. kmemleak
-# disabling itself (its pool exhausted) would make its report empty.
+# splats FILE: the lines of a dmesg that fail a run. Lockdep's reports have a
+# BUG or WARNING header, but for one whose INFO header is the line kept inside
+# C's report; its boot banner names it without reporting anything: that line
+# is not a splat. kmemleak disabling itself (its pool exhausted) would make
+# its report empty.
 splats() {
 	without_c_warning "$1" |
-		grep -E 'BUG|WARNING|Oops|KASAN|lockdep|general protection|Kernel memory leak detector disabled|Cannot allocate a kmemleak_object' |
+		grep -E 'BUG|WARNING|Oops|KASAN|lockdep|INFO: trying to register non-static key|general protection|Kernel memory leak detector disabled|Cannot allocate a kmemleak_object' |
 		grep -v -e 'RCU lockdep checking is enabled'
 }
 

@@ -17,8 +17,9 @@
 #
 # A boot that dies before the guest script starts (the stock image sometimes
 # oopses under TCG while patching its text, before any module is loaded), or
-# whose kernel reported a splat before it started (the debug kernel's KASAN,
-# once in 32 boots, on an interrupt during identify_cpu()), is retried, up to
+# whose kernel reported a splat before it started (the debug kernel, twice in
+# 32 boots: KASAN on an interrupt during identify_cpu(), hrtimer_forward()'s
+# warning from dl_task_timer() in systemd-tmpfiles), is retried, up to
 # PMS_BOOT_TRIES (3) boots, and the reason printed; anything after the guest
 # script started counts, an oops included.
 set -uo pipefail
