@@ -129,7 +129,7 @@ done
 [ "$bad" = 0 ] || die "the merged fragments did not survive olddefconfig (log: $dir/config.log)"
 
 jobs=$(($(nproc) + 1))
-phase "debug kernel: building bzImage and Module.symvers with clang and rustc $DEB_RUSTC, -j$jobs (about 9 minutes on 2 cores; log: $dir/build.log)"
+phase "debug kernel: building bzImage and Module.symvers with clang and rustc $DEB_RUSTC, -j$jobs (17 minutes on 2 cores when last measured; log: $dir/build.log)"
 # One progress line per 500 build steps, so a long build shows it is alive.
 set +e
 in_chroot "$KMAKE -j$jobs bzImage modules headers" 2>&1 | tee "$dir/build.log" | progress "debug kernel" 500

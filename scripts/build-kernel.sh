@@ -71,7 +71,7 @@ while IFS= read -r line; do
 done < <(cat "${FRAGMENTS[@]}")
 
 jobs=$(($(nproc) + 1))
-phase "kernel: building bzImage and Module.symvers with -j$jobs (about 8 minutes on 2 cores; log: $dir/build.log)"
+phase "kernel: building bzImage and Module.symvers with -j$jobs (10 minutes on 2 cores when last measured; log: $dir/build.log)"
 # One progress line per 500 build steps, so a long build shows it is alive.
 set +e
 kmake -j"$jobs" bzImage modules headers 2>&1 | tee "$dir/build.log" | progress "kernel" 500
