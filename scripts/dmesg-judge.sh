@@ -35,11 +35,12 @@ without_c_warning() {
 	' "$1"
 }
 
-# splats FILE: the lines of a dmesg that fail a run. Lockdep's reports have a
-# BUG or WARNING header, but for one whose INFO header is the line kept inside
-# C's report; its boot banner names it without reporting anything: that line
-# is not a splat. kmemleak disabling itself (its pool exhausted) would make
-# its report empty.
+# splats FILE: the lines of a dmesg that fail a run. Lockdep's reports start
+# with a BUG or WARNING line, but for the non-static key's, which starts with
+# an INFO line: matched by name, as inside C's report that line is all that is
+# kept of it. Lockdep's boot banner names it without reporting anything: that
+# line is not a splat. kmemleak disabling itself (its pool exhausted) would
+# make its report empty.
 splats() {
 	without_c_warning "$1" |
 		grep -E 'BUG|WARNING|Oops|KASAN|lockdep|INFO: trying to register non-static key|general protection|Kernel memory leak detector disabled|Cannot allocate a kmemleak_object' |
