@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Moving pages of this process between NUMA nodes: `move_pages(2)` and
-//! `mbind(2)` with `MPOL_MF_MOVE`, for the tests and the stress.
+//! `mbind(2)` with `MPOL_MF_MOVE`, for the tests and the stress; keeping
+//! NUMA balancing out of this process (`set_mempolicy(2)`).
 
 use nix::errno::Errno;
 
 const MPOL_BIND: i64 = 2;
+const MPOL_LOCAL: i64 = 4;
 const MPOL_MF_MOVE: i64 = 1 << 1;
 
 /// `move_pages(2)` of this process's pages `addrs`: to `nodes[i]` each, or
@@ -51,4 +53,18 @@ pub fn mbind(start: u64, end: u64, node: i32) -> Result<(), String> {
     Errno::result(r)
         .map(drop)
         .map_err(|e| format!("mbind to node {node}: {e}"))
+}
+
+/// Keeps NUMA balancing out of this process: with a task policy that lacks
+/// `MPOL_F_NUMA_BALANCING` (`MPOL_LOCAL` here), `task_numa_work()`, which runs
+/// in this thread on its way back to user space, skips every VMA
+/// (`vma_policy_mof()`) and so changes no protection here. A kernel without
+/// NUMA has no balancing (`ENOSYS`).
+pub fn no_balancing() -> Result<(), String> {
+    // SAFETY: `set_mempolicy(MPOL_LOCAL)` takes no node mask: nothing is read.
+    let r = unsafe { libc::syscall(libc::SYS_set_mempolicy, MPOL_LOCAL, 0usize, 0u64) };
+    match Errno::result(r) {
+        Ok(_) | Err(Errno::ENOSYS) => Ok(()),
+        Err(e) => Err(format!("set_mempolicy(MPOL_LOCAL): {e}")),
+    }
 }

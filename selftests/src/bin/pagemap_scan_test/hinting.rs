@@ -45,7 +45,6 @@ fn touch(start: u64, end: u64) {
     }
 }
 
-/// NUMA balancing on, the scan period short (debugfs mounted if it is not).
 /// NUMA balancing on, the scan period short (debugfs mounted if it is not);
 /// the old values come back on drop, `numa_balancing` first.
 fn balancing() -> Result<[Knob; 5], Failure> {

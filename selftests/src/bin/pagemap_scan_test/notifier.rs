@@ -14,6 +14,7 @@
 use nix::errno::Errno;
 use pagemap_scan_selftests::layout::{self, Area, Kind};
 use pagemap_scan_selftests::mem::PAGE;
+use pagemap_scan_selftests::numa;
 use pagemap_scan_selftests::scanner::{arg, kernel_abi, Scanner};
 use pagemap_scan_selftests::tap::{Failure, Outcome};
 use pagemap_scan_selftests::uapi::*;
@@ -125,10 +126,17 @@ struct Probe {
 }
 
 impl Probe {
-    /// Opens the helper; skips the test where it cannot exist or is not loaded.
+    /// Opens the helper; skips the test where it cannot exist or is not
+    /// loaded. NUMA balancing is kept out of this process: its scan, run in
+    /// this thread when a syscall returns, changes protection (the same
+    /// `PROTECTION_VMA` event as a write-protecting scan) and was once
+    /// recorded between a scan and the stop (a debug-kernel CI run).
     fn open() -> Result<Probe, Failure> {
         match OpenOptions::new().read(true).open(PROBE) {
-            Ok(file) => return Ok(Probe { file }),
+            Ok(file) => {
+                numa::no_balancing()?;
+                return Ok(Probe { file });
+            }
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(format!("open {PROBE}: {e}").into())
             }
